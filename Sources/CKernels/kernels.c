@@ -1,1 +1,0 @@
-void ek_dummy(void) {}

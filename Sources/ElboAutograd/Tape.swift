@@ -1,0 +1,110 @@
+@_exported import ElboTensor
+
+/// A reverse-mode autodiff tape, rebuilt every step (define-by-run, like micrograd and PyTorch).
+///
+/// Each op computes its forward value immediately and records one closure — its backward — that
+/// reads the output's gradient and *accumulates* into its inputs' gradients. `backward(loss)` runs
+/// the closures newest-first.
+///
+/// Memory: every tensor an op makes comes from the tape's arena, a list of storages handed out in
+/// allocation order and handed out again, in the same order, after `reset()`. A training step
+/// builds the same graph every time, so from the second step on no tensor storage is allocated.
+/// Consequence: values read from a tape are valid until the next `reset()`.
+public final class Tape {
+  /// When false (evaluation), ops record nothing and no gradients exist.
+  public let isRecording: Bool
+  private var backwards: [() -> Void] = []
+  private var arena: [Storage] = []
+  private var arenaNext = 0
+
+  public init(recording: Bool = true) {
+    self.isRecording = recording
+    backwards.reserveCapacity(256)
+  }
+
+  /// Forgets the recorded graph and recycles every arena tensor.
+  public func reset() {
+    backwards.removeAll(keepingCapacity: true)
+    arenaNext = 0
+  }
+
+  /// Number of storages the arena holds (for tests of buffer reuse).
+  public var arenaSize: Int { arena.count }
+
+  /// A tensor from the arena. Contents are undefined unless `zeroed`.
+  public func tensor(_ shape: [Int], zeroed: Bool = false) -> Tensor {
+    let n = Tensor.elementCount(shape)
+    if arenaNext == arena.count {
+      arena.append(Storage(capacity: n))
+    } else if arena[arenaNext].capacity < n {
+      arena[arenaNext] = Storage(capacity: n)
+    }
+    let t = Tensor(storage: arena[arenaNext], offset: 0, shape: shape)
+    arenaNext += 1
+    if zeroed { t.fill(0) }
+    return t
+  }
+
+  /// A value that needs no gradient (data, noise).
+  public func constant(_ value: Tensor) -> Variable {
+    Variable(value: value, tape: self, requiresGrad: false)
+  }
+
+  /// A leaf whose gradient accumulates into `grad` (a view into the flat gradient buffer).
+  public func parameter(_ value: Tensor, grad: Tensor) -> Variable {
+    precondition(value.shape == grad.shape, "parameter and gradient shapes differ")
+    let v = Variable(value: value, tape: self, requiresGrad: isRecording)
+    if isRecording { v.setGrad(grad) }
+    return v
+  }
+
+  /// Records the backward of an op whose output requires a gradient.
+  public func record(_ backward: @escaping () -> Void) {
+    backwards.append(backward)
+  }
+
+  /// Runs backward from a scalar `loss`, seeding d loss = `seed` (default 1).
+  public func backward(_ loss: Variable, seed: Float = 1) {
+    precondition(isRecording, "backward on a tape that does not record")
+    precondition(loss.value.count == 1, "backward needs a scalar loss, got \(loss.value.shape)")
+    guard loss.requiresGrad else { return }
+    loss.grad[0] += seed
+    for fn in backwards.reversed() { fn() }
+  }
+}
+
+/// A node of the graph: a value, and (if it requires one) a gradient of the same shape.
+public final class Variable {
+  public let value: Tensor
+  public let requiresGrad: Bool
+  public unowned let tape: Tape
+  private var _grad: Tensor?
+
+  init(value: Tensor, tape: Tape, requiresGrad: Bool) {
+    self.value = value
+    self.tape = tape
+    self.requiresGrad = requiresGrad
+  }
+
+  /// ∂loss/∂self, allocated (zeroed) from the arena on first use.
+  public var grad: Tensor {
+    if let g = _grad { return g }
+    let g = tape.tensor(value.shape, zeroed: true)
+    _grad = g
+    return g
+  }
+  func setGrad(_ g: Tensor) { _grad = g }
+
+  public var shape: [Int] { value.shape }
+  public var count: Int { value.count }
+  /// The value of a one-element variable.
+  public var scalar: Float { value.scalar }
+}
+
+extension Tape {
+  /// Output of an op over `inputs`: requires a gradient iff recording and any input does.
+  public func output(_ shape: [Int], _ inputs: Variable...) -> Variable {
+    let needs = isRecording && inputs.contains { $0.requiresGrad }
+    return Variable(value: tensor(shape), tape: self, requiresGrad: needs)
+  }
+}
