@@ -1,7 +1,30 @@
-import CMPI
-import COpenBLAS
-MPI_Init(nil, nil)
-var r: Int32 = 0; var s: Int32 = 0
-MPI_Comm_rank(elbo_mpi_comm_world(), &r); MPI_Comm_size(elbo_mpi_comm_world(), &s)
-print("rank \(r) of \(s), openblas threads \(openblas_get_num_threads())")
-MPI_Finalize()
+// The `elbo` command. Parsing and dispatch are here; the work is in ElboTrain.
+//
+// Error policy (DESIGN.md, "Failure story"): any error becomes ONE line on stderr naming the
+// rank, the flag or file, and the problem; with several ranks the whole job is aborted
+// (MPI_Abort) so that no rank is left waiting in a collective.
+import ArgumentParser
+import ElboDistributed
+import Foundation
+
+setvbuf(stdout, nil, _IOLBF, 0)
+let communicator: Communicator
+do {
+  communicator = try Communicator.initialize()
+} catch {
+  FileHandle.standardError.write(Data("elbo: \(error)\n".utf8))
+  exit(1)
+}
+
+do {
+  var command = try Elbo.parseAsRoot()
+  try command.run()
+} catch {
+  if Elbo.exitCode(for: error) == .success {  // --help, --version
+    Elbo.exit(withError: error)
+  }
+  // ArgumentParser's own errors (unknown flag, bad value) are described by it; Elbo's typed
+  // errors (ElboError, DataError, CheckpointError, DistributedError) describe themselves.
+  let message = Elbo.message(for: error)
+  communicator.abort(message.replacingOccurrences(of: "\n", with: "; "), code: 2)
+}

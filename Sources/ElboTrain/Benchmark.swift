@@ -1,0 +1,136 @@
+import ElboDistributed
+import ElboModels
+import Foundation
+
+/// `elbo bench vae`: times the full training step of the VAE (forward, backward, all-reduce,
+/// Adam) and, in the same process, the BLAS-bound limit — the sum of `cblas_sgemm` times at
+/// exactly the step's GEMM shapes — so the result is a ratio that machine noise affects little.
+public enum VAEBenchmark {
+  /// PyTorch 2.15 CPU on this machine kind (ANCHORS.md), examples/s by thread count.
+  static let pytorchAnchor: [Int: Double] = [1: 20486, 2: 29318]
+
+  public static func run(batchSize: Int, latent: Int, hidden: Int, steps: Int, warmup: Int,
+                         communicator: Communicator) throws -> [String: Any] {
+    var config = VAE.Config()
+    config.latent = latent
+    config.hidden = hidden
+    let model = VAE(config, seed: 0)
+    let store = model.store
+    let optimizer = Adam(parameterCount: store.count)
+    let rank = communicator.rank, size = communicator.size
+    let rows = Sharder.share(of: batchSize, rank: rank, size: size).count
+
+    // Synthetic binary data (the step's cost does not depend on the pixel values).
+    let x = Tensor(zeros: [rows, config.inputs])
+    var rng = RandomStream(NoiseAddress(seed: 1, purpose: .benchmark, item: UInt32(rank)))
+    for i in 0..<x.count { x[i] = rng.uniform() < 0.3 ? 1 : 0 }
+    let noise = Tensor(zeros: [1, rows, latent])
+    rng.fillNormal(noise.buffer)
+
+    let tape = Tape()
+    var phase = [Double](repeating: 0, count: 4)  // forward, backward, all-reduce, optimizer
+    func oneStep(record: Bool) throws {
+      let t0 = now()
+      tape.reset()
+      store.zeroGrad()
+      let terms = model.terms(x: x, noise: noise, normalizer: Float(batchSize), on: tape)
+      let t1 = now()
+      tape.backward(terms.loss)
+      let t2 = now()
+      try communicator.allreduceSum(store.flatGrads, name: "gradient all-reduce")
+      let t3 = now()
+      optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
+      let t4 = now()
+      if record {
+        phase[0] += t1 - t0; phase[1] += t2 - t1; phase[2] += t3 - t2; phase[3] += t4 - t3
+      }
+    }
+    for _ in 0..<warmup { try oneStep(record: false) }
+    try communicator.barrier(name: "benchmark start")
+    let start = now()
+    for _ in 0..<steps { try oneStep(record: true) }
+    let stepMs = (now() - start) * 1000 / Double(steps)
+
+    // Raw all-reduce of the same bytes, for the communication overhead ratio.
+    let probe = Tensor(zeros: [store.count])
+    var rawAllreduce = 0.0
+    if size > 1 {
+      for _ in 0..<5 { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
+      let t0 = now()
+      for _ in 0..<steps { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
+      rawAllreduce = (now() - t0) * 1000 / Double(steps)
+    }
+
+    let limit = blasBoundLimit(rows: rows, config: config)
+    let examplesPerSecond = Double(batchSize) / (stepMs / 1000)
+    var result: [String: Any] = [
+      "model": "vae", "batch_size": batchSize, "latent": latent, "hidden": hidden,
+      "threads": BLAS.threads, "ranks": size, "steps": steps,
+      "examples_per_second": round1(examplesPerSecond), "step_ms": round3(stepMs),
+      "forward_ms": round3(phase[0] * 1000 / Double(steps)),
+      "backward_ms": round3(phase[1] * 1000 / Double(steps)),
+      "allreduce_ms": round3(phase[2] * 1000 / Double(steps)),
+      "optimizer_ms": round3(phase[3] * 1000 / Double(steps)),
+      "gemm_mflop_per_step": round3(limit.flops * Double(size) / 1e6),
+      "blas_bound_ms": round3(limit.ms), "blas_gflops": round1(limit.flops / limit.ms / 1e6),
+      "fraction_of_blas_bound": round3(limit.ms / stepMs),
+      "openblas_core": BLAS.coreName,
+    ]
+    if size > 1 { result["raw_allreduce_ms"] = round3(rawAllreduce) }
+    if size > 1 && rawAllreduce > 0 {
+      result["allreduce_vs_raw"] = round3(phase[2] * 1000 / Double(steps) / rawAllreduce)
+    }
+    let anchorThreads = size * BLAS.threads
+    if let anchor = pytorchAnchor[anchorThreads] {
+      result["pytorch_anchor_examples_per_second"] = anchor
+      result["speedup_vs_pytorch"] = round3(examplesPerSecond / anchor)
+    }
+    return result
+  }
+
+  /// Times each GEMM of one training step at its exact shape (rows = this rank's batch share):
+  /// per layer in→out the forward x·W [R×in·in×out], the weight gradient xᵀ·dy [in×R·R×out], and
+  /// — except for the first encoder layer, whose input is data — the input gradient dy·Wᵀ.
+  static func blasBoundLimit(rows r: Int, config c: VAE.Config) -> (ms: Double, flops: Double) {
+    let h = Array(repeating: c.hidden, count: c.hiddenLayers)
+    let enc = [c.inputs] + h + [2 * c.latent], dec = [c.latent] + h + [c.inputs]
+    var shapes: [(m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = []
+    for (sizes, isEncoder) in [(enc, true), (dec, false)] {
+      for i in 0..<(sizes.count - 1) {
+        let nIn = sizes[i], nOut = sizes[i + 1]
+        shapes.append((r, nOut, nIn, false, false))         // forward
+        shapes.append((nIn, nOut, r, true, false))          // dW = xᵀ·dy
+        if !(isEncoder && i == 0) { shapes.append((r, nIn, nOut, false, true)) }  // dx = dy·Wᵀ
+      }
+    }
+    var total = 0.0, flops = 0.0
+    for s in shapes {
+      let a = Tensor(zeros: [s.ta ? s.k : s.m, s.ta ? s.m : s.k])
+      let b = Tensor(zeros: [s.tb ? s.n : s.k, s.tb ? s.k : s.n])
+      let out = Tensor(zeros: [s.m, s.n])
+      for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+      for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+      func call() { BLAS.gemm(a, transA: s.ta, b, transB: s.tb, into: out, beta: 1) }
+      for _ in 0..<20 { call() }
+      // Best of 5 runs of 50 calls: the attainable speed at this shape.
+      var best = Double.infinity
+      for _ in 0..<5 {
+        let t0 = now()
+        for _ in 0..<50 { call() }
+        best = min(best, (now() - t0) / 50)
+      }
+      total += best
+      flops += 2 * Double(s.m) * Double(s.n) * Double(s.k)
+    }
+    return (total * 1000, flops)
+  }
+}
+
+/// Seconds on a monotonic clock.
+func now() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }
+func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

@@ -1,0 +1,159 @@
+import ElboCheckpoint
+import ElboData
+import ElboDistributed
+import ElboModels
+import Foundation
+
+/// What each `elbo` command does, from resolved options to its printed result. Kept here (not in
+/// the executable) so that tests can run a whole command in-process.
+public enum Session {
+  /// Prints on rank 0 only.
+  static func printer(_ communicator: Communicator) -> (String) -> Void {
+    communicator.rank == 0 ? { print($0) } : { _ in }
+  }
+
+  static func configureThreads(_ requested: Int?, _ communicator: Communicator) {
+    BLAS.threads = requested ?? communicator.defaultThreadsPerRank()
+  }
+
+  /// Builds the VAE workload for `options` (loads and binarises the data).
+  static func vaeWorkload(_ options: TrainingOptions) throws -> VAEWorkload {
+    let data = try DatasetCatalog.load(options.data)
+    guard data.train.dimension == options.vae.inputs else {
+      throw ElboError("--data \(options.data): images have \(data.train.dimension) pixels; "
+        + "the VAE expects \(options.vae.inputs)")
+    }
+    let model = VAE(options.vae, seed: options.seed)
+    return VAEWorkload(model: model, data: data, binarization: options.binarize,
+                       seed: options.seed)
+  }
+
+  // MARK: - train
+
+  public static func train(_ options: TrainingOptions, resume: String?,
+                           communicator: Communicator) throws {
+    configureThreads(options.threads, communicator)
+    let say = printer(communicator)
+    let run = RunDirectory(path: options.out)
+    // Run-directory checks happen on rank 0; the verdict is shared so that all ranks stop
+    // together with the same message.
+    var problem: String? = nil
+    if communicator.rank == 0 {
+      do {
+        if resume == nil { try run.createForNewRun() } else { try run.ensureWritable() }
+        try JSONEncoder.sorted.encode(options).write(to: URL(fileURLWithPath: run.configFile))
+      } catch {
+        problem = "\(error)"
+      }
+    }
+    let verdict = try communicator.broadcast(string: problem ?? "", root: 0, name: "run directory check")
+    if !verdict.isEmpty { throw ElboError(verdict) }
+
+    let workload = try vaeWorkload(options)
+    let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
+                                run: run, say: say)
+    if let resume { _ = try loop.resume(from: resume) }
+    let final = try loop.train()
+    if let elbo = final["test_elbo"] {
+      say(String(format: "done: test ELBO %.3f nats (F = %.3f), %d active units; run in %@",
+                 elbo, -elbo, Int(final["active_units"] ?? 0), options.out))
+    }
+  }
+
+  // MARK: - eval
+
+  /// Finds the checkpoint for a run directory or a checkpoint path.
+  static func checkpointPath(_ target: String) throws -> String {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: target, isDirectory: &isDir) else {
+      throw ElboError("\(target): no such run directory or checkpoint")
+    }
+    if !isDir.boolValue {
+      if target.hasSuffix("/latest") || (target as NSString).lastPathComponent == "latest" {
+        let dir = (target as NSString).deletingLastPathComponent
+        let name = (try? String(contentsOfFile: target, encoding: .utf8))?
+          .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return dir + "/" + name
+      }
+      return target
+    }
+    for dir in [target + "/checkpoints", target] {
+      let latest = dir + "/latest"
+      if let name = try? String(contentsOfFile: latest, encoding: .utf8) {
+        return dir + "/" + name.trimmingCharacters(in: .whitespacesAndNewlines)
+      }
+    }
+    throw ElboError("\(target): no checkpoint found (expected \(target)/checkpoints/latest)")
+  }
+
+  public static func evaluate(target: String, samples: Int, threads: Int?,
+                              communicator: Communicator) throws {
+    configureThreads(threads, communicator)
+    let say = printer(communicator)
+    let path = try checkpointPath(target)
+    let state = try CheckpointStore.read(path: path)
+    guard state.model == "vae" else {
+      throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae'")
+    }
+    let options: TrainingOptions
+    do {
+      options = try JSONDecoder().decode(TrainingOptions.self, from: Data(state.configJSON.utf8))
+    } catch {
+      throw ElboError("\(path): the stored config cannot be read (\(error))")
+    }
+    let workload = try vaeWorkload(options)
+    let run = RunDirectory(path: NSTemporaryDirectory() + "/elbo-eval-unused")
+    let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
+                                run: run, say: { _ in }, writesFiles: false)
+    try loop.restore(state)
+    let t0 = Date()
+    let elbo = try workload.evaluate(epoch: 0, communicator: communicator)
+    let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator)
+    let seconds = Date().timeIntervalSince(t0)
+    say(String(format: "test log-likelihood %.3f nats (importance sampling, k = %d, %d test "
+      + "images, %.1f s); test ELBO %.3f; active units %d", ll, samples,
+      workload.test.count, seconds, elbo["test_elbo"] ?? .nan, Int(elbo["active_units"] ?? 0)))
+    let record: [String: Any] = ["kind": "eval", "checkpoint": path, "k": samples,
+                                 "test_log_likelihood": ll,
+                                 "test_elbo": elbo["test_elbo"] ?? Double.nan,
+                                 "active_units": elbo["active_units"] ?? 0,
+                                 "seconds": seconds, "step": Int(state.step)]
+    if communicator.rank == 0,
+       let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
+      say(String(decoding: data, as: UTF8.self))
+    }
+  }
+
+  // MARK: - inspect
+
+  public static func inspect(_ target: String, communicator: Communicator) throws {
+    let path = try checkpointPath(target)
+    let s = try CheckpointStore.read(path: path)
+    let say = printer(communicator)
+    say("checkpoint \(path)")
+    say("  format version \(s.formatVersion), model '\(s.model)', step \(s.step), epoch \(s.epoch), "
+      + "position in epoch \(s.positionInEpoch), seed \(s.seed), written by \(s.rngState.count) rank(s)")
+    for t in s.tensors {
+      let finite = t.data.allSatisfy { $0.isFinite }
+      var sq = 0.0
+      for v in t.data { sq += Double(v) * Double(v) }
+      say("  \(t.name)  \(t.shape)  rms \(String(format: "%.4g", (sq / Double(max(t.data.count, 1))).squareRoot()))"
+        + (finite ? "" : "  NON-FINITE"))
+    }
+    for k in s.scalars.keys.sorted() { say("  \(k) = \(s.scalars[k]!)") }
+    say("  config: \(s.configJSON.replacingOccurrences(of: "\n", with: " "))")
+  }
+
+  // MARK: - bench
+
+  public static func benchmark(batchSize: Int, latent: Int, hidden: Int, threads: Int?,
+                               steps: Int, warmup: Int, communicator: Communicator) throws {
+    configureThreads(threads, communicator)
+    let r = try VAEBenchmark.run(batchSize: batchSize, latent: latent, hidden: hidden,
+                                 steps: steps, warmup: warmup, communicator: communicator)
+    if communicator.rank == 0 {
+      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
+}

@@ -1,0 +1,289 @@
+import CKernels
+import ElboCheckpoint
+import ElboDistributed
+import ElboModels
+import Foundation
+
+/// The data-parallel training loop (DESIGN.md, "one training step on every rank").
+///
+/// Each step, on every rank:  this rank's share of the global batch → loss (its terms summed)
+/// → backward into the flat gradient → all-reduce (sum; losses are already divided by the global
+/// batch) → non-finite guard → optimizer update → checkpoint if due.
+/// Every rank makes the same collective calls in the same order; decisions that end or skip a
+/// step are taken on all-reduced values, so all ranks take them together.
+public final class TrainingLoop {
+  public let options: TrainingOptions
+  public let workload: Workload
+  public let optimizer: Optimizer
+  public let communicator: Communicator
+  public let run: RunDirectory
+  public private(set) var step = 0
+  private let log: MetricsLog
+  private let sharder: Sharder
+  private let checkpoints: CheckpointStore
+  private var consecutiveNonFinite = 0
+  /// Printed lines go here (rank 0 only).
+  private let say: (String) -> Void
+
+  public init(options: TrainingOptions, workload: Workload, communicator: Communicator,
+              run: RunDirectory, say: @escaping (String) -> Void,
+              writesFiles: Bool = true) throws {
+    self.options = options
+    self.workload = workload
+    self.communicator = communicator
+    self.run = run
+    self.say = communicator.rank == 0 ? say : { _ in }
+    optimizer = Adam(parameterCount: workload.store.count, learningRate: options.learningRate)
+    sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
+    checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
+                                  keep: options.keep)
+    log = try MetricsLog(path: communicator.rank == 0 && writesFiles ? run.metricsFile : nil)
+    guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
+      throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
+        + "(\(workload.itemCount) items)")
+    }
+    // Every rank starts from rank 0's parameters (they agree by construction — initialisation
+    // is keyed by the seed — but a broadcast makes it a guarantee, not a convention).
+    try communicator.broadcast(workload.store.flatValues, root: 0, name: "initial parameters")
+  }
+
+  public var stepsPerEpoch: Int { sharder.stepsPerEpoch(globalBatch: options.batchSize) }
+  public var totalSteps: Int {
+    let full = options.epochs * stepsPerEpoch
+    return min(full, options.maxSteps ?? full)
+  }
+
+  // MARK: - The loop
+
+  /// Trains until `totalSteps`; returns the final metrics.
+  @discardableResult
+  public func train() throws -> [String: Double] {
+    let store = workload.store
+    let tape = Tape()
+    let b = options.batchSize, rank = communicator.rank, size = communicator.size
+    let mine = Sharder.share(of: b, rank: rank, size: size)
+    let terms = workload.termNames
+    var permutation: [Int] = []
+    var permutationEpoch = -1
+    var window = [Double](repeating: 0, count: terms.count)
+    var windowExamples = 0
+    var windowStart = Date()
+    var lastEval: [String: Double] = [:]
+    sayHeader()
+
+    while step < totalSteps {
+      let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
+      if epoch != permutationEpoch {
+        permutation = sharder.permutation(epoch: epoch)
+        permutationEpoch = epoch
+      }
+      let items = permutation[(inEpoch * b + mine.lowerBound)..<(inEpoch * b + mine.upperBound)]
+
+      tape.reset()
+      store.zeroGrad()
+      let (loss, localSums) = workload.loss(items: items, step: step, epoch: epoch,
+                                            globalBatch: b, tape: tape)
+      if let loss { tape.backward(loss) }
+      var sums = localSums
+      try communicator.allreduceSum(&sums, name: "loss terms")
+      try communicator.allreduceSum(store.flatGrads, name: "gradient all-reduce")
+
+      if let bad = nonFiniteTerm(sums) {
+        try handleNonFinite(bad, epoch: epoch)
+        step += 1
+        continue
+      }
+      consecutiveNonFinite = 0
+      optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
+      step += 1
+
+      for i in 0..<terms.count { window[i] += sums[i] }
+      windowExamples += b
+      if step % options.logEvery == 0 || step == totalSteps || step % stepsPerEpoch == 0 {
+        let seconds = Date().timeIntervalSince(windowStart)
+        logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch)
+        window = [Double](repeating: 0, count: terms.count)
+        windowExamples = 0
+        windowStart = Date()
+      }
+      if options.checksumEvery > 0 && step % options.checksumEvery == 0 {
+        try communicator.parameterChecksumsAgree(UnsafeBufferPointer(store.flatValues),
+                                                 name: "parameters")
+      }
+      if step % stepsPerEpoch == 0 {
+        lastEval = try workload.evaluate(epoch: epoch, communicator: communicator)
+        logEpoch(epoch: epoch, metrics: lastEval)
+        windowStart = Date()
+      }
+      if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < totalSteps {
+        try saveCheckpoint()
+      }
+    }
+    try saveCheckpoint()
+    return lastEval
+  }
+
+  // MARK: - Non-finite guard
+
+  /// The first term whose global sum is NaN or ±∞, or "gradient" if the reduced gradient is.
+  private func nonFiniteTerm(_ sums: [Double]) -> String? {
+    for (name, v) in zip(workload.termNames, sums) where !v.isFinite { return name }
+    let g = workload.store.flatGrads
+    if ek_all_finite(g.baseAddress!, g.count) == 0 {
+      let store = workload.store
+      for (i, spec) in store.specs.enumerated() {
+        let t = store.grad(i)
+        if ek_all_finite(t.pointer, t.count) == 0 { return "gradient of \(spec.name)" }
+      }
+      return "gradient"
+    }
+    return nil
+  }
+
+  /// Skips the step (parameters untouched) or stops, the same way on every rank.
+  private func handleNonFinite(_ term: String, epoch: Int) throws {
+    consecutiveNonFinite += 1
+    log.write(["kind": "nonfinite", "step": step, "epoch": epoch, "term": term])
+    if consecutiveNonFinite > options.nonFiniteSkips {
+      throw ElboError("non-finite \(term) at step \(step) (epoch \(epoch)); stopped before it "
+        + "reached the parameters. The last checkpoint is intact. Try a lower --lr, or "
+        + "--nonfinite-skips N to skip up to N such steps")
+    }
+    say("warning: non-finite \(term) at step \(step); step skipped "
+      + "(\(consecutiveNonFinite)/\(options.nonFiniteSkips))")
+  }
+
+  // MARK: - Reporting
+
+  private func sayHeader() {
+    let o = options
+    say("elbo: training \(workload.modelName) on \(o.data): \(workload.itemCount) items, "
+      + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
+      + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
+      + "\(BLAS.threads) BLAS thread(s)/rank")
+    say("elbo: objective \(o.vae.objective.rawValue) (k = \(o.vae.samples)): loss = −(1/B) Σ "
+      + "bound over the global batch, B = \(o.batchSize); KL weight 1 (analytic KL)")
+  }
+
+  private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int) {
+    let n = Double(max(examples, 1))
+    var rec: [String: Any] = ["kind": "train", "step": step, "epoch": epoch,
+                              "examples_per_second": Double(examples) / max(seconds, 1e-9)]
+    for (name, v) in zip(workload.termNames, w) { rec[name] = v / n }
+    rec["neg_elbo"] = -w[0] / n
+    log.write(rec)
+    let terms = zip(workload.termNames.dropFirst(), w.dropFirst())
+      .map { "\($0) \(fmt($1 / n))" }.joined(separator: "  ")
+    say("step \(step)/\(totalSteps)  epoch \(epoch + 1)  F=−ELBO \(fmt(-w[0] / n))  \(terms)  "
+      + "\(Int(Double(examples) / max(seconds, 1e-9))) ex/s")
+  }
+
+  private func logEpoch(epoch: Int, metrics: [String: Double]) {
+    var rec: [String: Any] = ["kind": "epoch", "epoch": epoch + 1, "step": step]
+    for (k, v) in metrics { rec[k] = v }
+    log.write(rec)
+    let text = metrics.keys.sorted().map { "\($0) \(fmt(metrics[$0]!))" }.joined(separator: "  ")
+    say("epoch \(epoch + 1) done: \(text)")
+  }
+
+  private func fmt(_ v: Double) -> String { String(format: "%.3f", v) }
+
+  // MARK: - Checkpoints
+
+  /// Writes the whole training state collectively (see CheckpointStore).
+  public func saveCheckpoint() throws {
+    let path = try checkpoints.save(captureState())
+    say("checkpoint: \(path)")
+  }
+
+  func captureState() throws -> CheckpointState {
+    let store = workload.store
+    var tensors: [CheckpointTensor] = []
+    for (i, spec) in store.specs.enumerated() {
+      tensors.append(CheckpointTensor(name: "params/\(spec.name)", shape: spec.shape,
+                                      data: store.value(i).array))
+    }
+    for (name, buffer) in optimizer.stateBuffers {
+      for (i, spec) in store.specs.enumerated() {
+        let slice = buffer[store.offsets[i]..<(store.offsets[i] + spec.count)]
+        tensors.append(CheckpointTensor(name: "optimizer/\(name)/\(spec.name)",
+                                        shape: spec.shape, data: Array(slice)))
+      }
+    }
+    var scalars: [String: Double] = [:]
+    for (k, v) in optimizer.stateScalars { scalars["optimizer/\(k)"] = v }
+    scalars["optimizer/lr"] = Double(optimizer.learningRate)
+    let config = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
+    // Noise is counter-based: a rank's generator state is fully given by (seed, step, epoch).
+    // It is stored per rank anyway, so that a reader sees every rank's position explicitly.
+    let epoch = step / stepsPerEpoch
+    let rngRow: [UInt64] = [options.seed, UInt64(step), UInt64(epoch),
+                            UInt64(communicator.rank)]
+    let flat = try communicator.allgather(rngRow, name: "checkpoint RNG state")
+    let rows = stride(from: 0, to: flat.count, by: rngRow.count).map {
+      Array(flat[$0..<($0 + rngRow.count)])
+    }
+    return CheckpointState(
+      formatVersion: 1, model: workload.modelName, configJSON: config, step: Int64(step),
+      epoch: Int64(epoch), positionInEpoch: Int64((step % stepsPerEpoch) * options.batchSize),
+      seed: options.seed, tensors: tensors, scalars: scalars, rngState: rows)
+  }
+
+  /// Restores parameters, optimizer moments and counters from `state`.
+  public func restore(_ state: CheckpointState) throws {
+    let store = workload.store
+    var byName: [String: CheckpointTensor] = [:]
+    for t in state.tensors { byName[t.name] = t }
+    func load(_ name: String, into dst: UnsafeMutablePointer<Float>, shape: [Int]) throws {
+      guard let t = byName[name] else {
+        throw ElboError("checkpoint lacks '\(name)': it was written by a different model or "
+          + "configuration")
+      }
+      guard t.shape == shape, t.data.count == Tensor.elementCount(shape) else {
+        throw ElboError("checkpoint tensor '\(name)' has shape \(t.shape), this model needs "
+          + "\(shape) (different --latent/--hidden?)")
+      }
+      t.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: t.data.count) }
+    }
+    for (i, spec) in store.specs.enumerated() {
+      try load("params/\(spec.name)", into: store.value(i).pointer, shape: spec.shape)
+    }
+    for (name, buffer) in optimizer.stateBuffers {
+      for (i, spec) in store.specs.enumerated() {
+        try load("optimizer/\(name)/\(spec.name)", into: buffer.baseAddress! + store.offsets[i],
+                 shape: spec.shape)
+      }
+    }
+    var scalars: [String: Double] = [:]
+    for (k, v) in state.scalars where k.hasPrefix("optimizer/") {
+      scalars[String(k.dropFirst("optimizer/".count))] = v
+    }
+    optimizer.stateScalars = scalars
+    step = Int(state.step)
+    // The sampler position follows from the step: epoch = step ÷ steps/epoch. With another
+    // number of ranks the same global batch is simply re-split (Sharder.share).
+    if Int(state.positionInEpoch) != (step % stepsPerEpoch) * options.batchSize {
+      throw ElboError("checkpoint position \(state.positionInEpoch) does not match step "
+        + "\(state.step) with --batch-size \(options.batchSize): resume with the batch size "
+        + "the run was started with")
+    }
+  }
+
+  /// Loads `pathOrLatest` (collectively) and restores from it; returns the path used.
+  public func resume(from pathOrLatest: String) throws -> String {
+    let state = try checkpoints.load(pathOrLatest, expectModel: workload.modelName)
+    if let note = checkpoints.fallbackNote { say("warning: \(note)") }
+    try restore(state)
+    say("resumed from step \(step) (epoch \(step / stepsPerEpoch + 1))")
+    return pathOrLatest
+  }
+}
+
+extension JSONEncoder {
+  /// Sorted keys, so that configs are stable and diffable.
+  static var sorted: JSONEncoder {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .prettyPrinted]
+    return e
+  }
+}

@@ -1,0 +1,52 @@
+import ElboModels
+
+/// Everything that defines a training run, resolved (defaults filled in) and saved as
+/// `config.json` in the run directory and inside every checkpoint.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+  public var model = "vae"
+  public var data = "fashion-mnist"
+  public var epochs = 10
+  /// Global batch: split across ranks, so the learning curve does not depend on their number.
+  public var batchSize = 100
+  public var learningRate: Float = 1e-3
+  public var seed: UInt64 = 0
+  public var binarize: Binarization = .static
+  public var vae = VAE.Config()
+  public var out = "runs/vae"
+  /// OpenBLAS threads per rank (nil: cores per node ÷ ranks per node).
+  public var threads: Int?
+  /// Progress line and metrics record every this many steps.
+  public var logEvery = 100
+  /// Checkpoint every this many steps (0: only at the end).
+  public var checkpointEvery = 0
+  /// Checkpoints kept on disk.
+  public var keep = 3
+  /// Stop after this many optimizer steps in total (checkpointing at the end).
+  public var maxSteps: Int?
+  /// Consecutive non-finite steps to skip before stopping (0: stop at the first).
+  public var nonFiniteSkips = 0
+  /// Steps between cross-rank parameter checksums (silent-divergence detector).
+  public var checksumEvery = 500
+
+  public init() {}
+
+  /// Checks values a flag parser cannot; the message names the flag.
+  public func validate() throws {
+    func positive(_ v: Int, _ flag: String) throws {
+      if v <= 0 { throw ElboError("\(flag) must be a positive integer (got \(v))") }
+    }
+    try positive(epochs, "--epochs")
+    try positive(batchSize, "--batch-size")
+    try positive(vae.latent, "--latent")
+    try positive(vae.hidden, "--hidden")
+    try positive(vae.samples, "--k")
+    try positive(logEvery, "--log-every")
+    try positive(keep, "--keep")
+    if checkpointEvery < 0 { throw ElboError("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
+    if let t = threads { try positive(t, "--threads") }
+    if let m = maxSteps { try positive(m, "--max-steps") }
+    if !(learningRate > 0) || !learningRate.isFinite {
+      throw ElboError("--lr must be a positive number (got \(learningRate))")
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import ElboModels
+import ElboDistributed
+
+/// What the training loop needs from a model + its data: the parameters, how many items an epoch
+/// has, and the loss on this rank's share of a global batch. Everything else — sharding, the
+/// all-reduce, the non-finite guard, the optimizer, checkpoints, logging — is the loop's, so every
+/// model gets it for free.
+public protocol Workload: AnyObject {
+  /// Name stored in checkpoints ("vae", …); a checkpoint of another model is refused.
+  var modelName: String { get }
+  var store: ParameterStore { get }
+  /// Training items per epoch (examples, or data sets of a collection).
+  var itemCount: Int { get }
+  /// Names of the per-example terms `loss` returns, in order. The first is the bound that is
+  /// maximised (its negative is the seed's F).
+  var termNames: [String] { get }
+
+  /// Loss on this rank's items of one global batch.
+  /// - Parameters:
+  ///   - items: global indices of this rank's items (may be empty).
+  ///   - step: global optimizer step (keys the noise), epoch: current epoch (keys data noise).
+  ///   - globalBatch: items in the global batch (the loss normaliser).
+  /// - Returns: the scalar loss to differentiate (nil when `items` is empty) and, per term, the
+  ///   SUM over this rank's items (reduced across ranks by the loop).
+  func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
+    -> (loss: Variable?, termSums: [Double])
+
+  /// Epoch-end evaluation on held-out data (collective: every rank calls it).
+  func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double]
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import ElboTrain
+
+struct Eval: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Test log-likelihood (importance sampling, in nats) of a trained run.")
+
+  @Argument(help: "A run directory (uses its latest checkpoint) or a checkpoint file.")
+  var target: String
+  @Option(help: "Importance samples per test example.") var k = 5000
+  @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+
+  func run() throws {
+    guard k > 0 else { throw ElboError("--k must be a positive integer (got \(k))") }
+    if let t = threads, t <= 0 { throw ElboError("--threads must be a positive integer (got \(t))") }
+    try Session.evaluate(target: target, samples: k, threads: threads,
+                         communicator: communicator)
+  }
+}
+
+struct Inspect: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Print what a checkpoint holds: model, counters, config, tensors.")
+
+  @Argument(help: "A checkpoint file, a run directory, or its checkpoints/latest.")
+  var checkpoint: String
+
+  func run() throws {
+    try Session.inspect(checkpoint, communicator: communicator)
+  }
+}
+
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Benchmarks; each prints ONE JSON line.", subcommands: [BenchVAE.self])
+}
+
+struct BenchVAE: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "vae",
+    abstract: "Training-step speed of the VAE vs. the BLAS-bound limit and the PyTorch anchor.")
+
+  @Option(help: "Global batch size.") var batchSize = 100
+  @Option(help: "Latent units.") var latent = 50
+  @Option(help: "Hidden units.") var hidden = 200
+  @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+  @Option(help: "Timed steps.") var steps = 500
+  @Option(help: "Warm-up steps.") var warmup = 50
+
+  func run() throws {
+    for (v, flag) in [(batchSize, "--batch-size"), (latent, "--latent"), (hidden, "--hidden"),
+                      (steps, "--steps")] where v <= 0 {
+      throw ElboError("\(flag) must be a positive integer (got \(v))")
+    }
+    try Session.benchmark(batchSize: batchSize, latent: latent, hidden: hidden,
+                          threads: threads, steps: steps, warmup: max(0, warmup),
+                          communicator: communicator)
+  }
+}

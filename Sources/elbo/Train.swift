@@ -1,0 +1,95 @@
+import ArgumentParser
+import ElboData
+import ElboDistributed
+import ElboModels
+import ElboTrain
+import Foundation
+
+extension Activation: ExpressibleByArgument {}
+extension VAE.Objective: ExpressibleByArgument {}
+extension Binarization: ExpressibleByArgument {}
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a model.", subcommands: [TrainVAE.self])
+}
+
+/// Flags shared by every model's training command.
+struct RunFlags: ParsableArguments {
+  @Option(help: "Training epochs.") var epochs = 10
+  @Option(help: "GLOBAL batch size (split across ranks).") var batchSize = 100
+  @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-3
+  @Option(help: "Seed: initialisation, shuffling and all noise derive from it.")
+  var seed: UInt64 = 0
+  @Option(help: "Run directory (must be new or empty unless --resume).") var out: String?
+  @Option(help: "OpenBLAS threads per rank (default: cores per node ÷ ranks per node).")
+  var threads: Int?
+  @Option(help: "Log a progress line and a metrics record every N steps.") var logEvery = 100
+  @Option(help: "Write a checkpoint every N optimizer steps (0: only at the end).")
+  var checkpointEvery = 0
+  @Option(help: "Checkpoints to keep.") var keep = 3
+  @Option(help: "Stop after N optimizer steps in total (a checkpoint is written).")
+  var maxSteps: Int?
+  @Option(help: "Resume the run in --out from 'latest' or from a checkpoint file.")
+  var resume: String?
+  @Option(name: .customLong("nonfinite-skips"),
+          help: "Consecutive non-finite steps to skip before stopping (default 0: stop).")
+  var nonFiniteSkips = 0
+}
+
+struct TrainVAE: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "vae",
+    abstract: "Variational autoencoder (ELBO or IWAE bound) on binarised images.",
+    discussion: """
+      Encoder 784-H-…-H → (μ, log σ²) of a diagonal Gaussian q(z|x); decoder the reverse with
+      Bernoulli logits; prior N(0, I). Logged per window: F = −ELBO, log p(x|z), the analytic
+      KL, the Monte Carlo surprise log p(z) − log q(z|x); per epoch: test ELBO, active units.
+      """)
+
+  @Option(help: "fashion-mnist, mnist-5k, or a directory of IDX files.") var data = "fashion-mnist"
+  @Option(help: "Latent units.") var latent = 50
+  @Option(help: "Hidden units per layer.") var hidden = 200
+  @Option(help: "Hidden layers in encoder and decoder.") var hiddenLayers = 2
+  @Option(help: "relu, tanh, elu, softplus or sigmoid.") var activation: Activation = .relu
+  @Option(help: "elbo or iwae.") var objective: VAE.Objective = .elbo
+  @Option(help: "Samples per example (k of the IWAE bound).") var k = 1
+  @Option(help: "static (threshold 0.5) or dynamic (resampled each epoch).")
+  var binarize: Binarization = .static
+  @OptionGroup var run: RunFlags
+
+  func run() throws {
+    var o = TrainingOptions()
+    o.model = "vae"
+    o.data = data
+    o.epochs = run.epochs
+    o.batchSize = run.batchSize
+    o.learningRate = run.learningRate
+    o.seed = run.seed
+    o.binarize = binarize
+    o.vae.latent = latent
+    o.vae.hidden = hidden
+    o.vae.hiddenLayers = hiddenLayers
+    o.vae.activation = activation
+    o.vae.objective = objective
+    o.vae.samples = k
+    o.out = run.out ?? "runs/vae-\(timestamp())"
+    o.threads = run.threads
+    o.logEvery = run.logEvery
+    o.checkpointEvery = run.checkpointEvery
+    o.keep = run.keep
+    o.maxSteps = run.maxSteps
+    o.nonFiniteSkips = run.nonFiniteSkips
+    try o.validate()
+    try Session.train(o, resume: run.resume, communicator: communicator)
+  }
+}
+
+/// UTC time stamp for default run directory names (agreed by all ranks: rank 0's is broadcast).
+func timestamp() -> String {
+  let f = DateFormatter()
+  f.dateFormat = "yyyyMMdd-HHmmss"
+  f.timeZone = TimeZone(identifier: "UTC")
+  let local = f.string(from: Date())
+  return (try? communicator.broadcast(string: local, root: 0, name: "run name")) ?? local
+}
