@@ -18,6 +18,13 @@ static inline hid_t elbo_h5t_native_int64(void) { H5open(); return H5T_NATIVE_IN
 static inline hid_t elbo_h5t_native_uint64(void) { H5open(); return H5T_NATIVE_UINT64; }
 static inline hid_t elbo_h5t_native_uint32(void) { H5open(); return H5T_NATIVE_UINT32; }
 static inline hid_t elbo_h5t_c_s1(void) { H5open(); return H5T_C_S1; }
+static inline hid_t elbo_h5p_link_create(void) { H5open(); return H5P_LINK_CREATE; }
+/// File (on-disk) types: explicit little-endian so the documented layout does not vary by host.
+static inline hid_t elbo_h5t_ieee_f32le(void) { H5open(); return H5T_IEEE_F32LE; }
+static inline hid_t elbo_h5t_ieee_f64le(void) { H5open(); return H5T_IEEE_F64LE; }
+static inline hid_t elbo_h5t_std_i64le(void) { H5open(); return H5T_STD_I64LE; }
+static inline hid_t elbo_h5t_std_u64le(void) { H5open(); return H5T_STD_U64LE; }
+static inline hsize_t elbo_h5s_unlimited(void) { return H5S_UNLIMITED; }
 static inline unsigned elbo_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned elbo_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned elbo_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }

@@ -28,4 +28,8 @@ static inline int elbo_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int elbo_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int elbo_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 static inline int elbo_mpi_success(void) { return MPI_SUCCESS; }
+static inline int elbo_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int elbo_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int elbo_mpi_undefined(void) { return MPI_UNDEFINED; }
+static inline MPI_Datatype elbo_mpi_uint8(void) { return MPI_UINT8_T; }
 #endif

@@ -1,2 +1,0 @@
-import CHDF5
-func _probe() -> hid_t { elbo_h5p_file_access() }

@@ -1,0 +1,61 @@
+import ElboDistributed
+import XCTest
+
+final class GradientReducerTests: XCTestCase {
+  /// Rank-dependent gradients whose sums are exact in Float (so any reduction order agrees).
+  private func grads(_ count: Int) -> [Float] {
+    (0..<count).map { i in Float((i % 97) - 48) * 0.125 + Float(world.rank) * 0.5 }
+  }
+
+  func testFusedAndBucketedAgree() throws {
+    let count = 10_007
+    let reducer = GradientReducer(communicator: world, mode: .sum, bucketSize: 1000)
+    var fused = grads(count)
+    var bucketed = fused
+    try fused.withUnsafeMutableBufferPointer { try reducer.reduce($0) }
+    try bucketed.withUnsafeMutableBufferPointer { try reducer.reduceBucketed($0) }
+    XCTAssertEqual(fused.map(\.bitPattern), bucketed.map(\.bitPattern))
+    let n = Float(world.size)
+    let rankSum = Float(world.size * (world.size - 1) / 2) * 0.5
+    XCTAssertEqual(fused[0], Float(0 - 48) * 0.125 * n + rankSum)
+
+    // Average mode: fused and bucketed (buckets started in reverse order, as backward would).
+    reducer.mode = .average
+    var a = grads(count)
+    var b = a
+    try a.withUnsafeMutableBufferPointer { try reducer.allreduceAverage($0) }
+    try b.withUnsafeMutableBufferPointer { buf in
+      reducer.begin(buf)
+      for range in reducer.bucketRanges(count: count).reversed() { try reducer.startBucket(range) }
+      try reducer.finish()
+    }
+    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
+    XCTAssertEqual(a[0], fused[0] / n, accuracy: 1e-6)
+  }
+
+  func testBucketOutsideBufferThrows() throws {
+    let reducer = GradientReducer(communicator: world)
+    var g: [Float] = [1, 2, 3]
+    try g.withUnsafeMutableBufferPointer { buf in
+      reducer.begin(buf)
+      XCTAssertThrowsError(try reducer.startBucket(2..<5))
+      try reducer.finish()
+    }
+    XCTAssertEqual(reducer.bucketRanges(count: 0), [])
+  }
+
+  func testParameterChecksums() throws {
+    var params = (0..<5000).map { Float($0) * 0.001 }
+    try params.withUnsafeBufferPointer { try world.parameterChecksumsAgree($0, name: "params") }
+    guard world.size > 1 else { return }
+    let bad = world.size - 1
+    if world.rank == bad { params[1234] = params[1234].nextUp }
+    XCTAssertThrowsError(try params.withUnsafeBufferPointer {
+      try world.parameterChecksumsAgree($0, name: "params")
+    }) { error in
+      let text = "\(error)"
+      XCTAssert(text.contains("rank \(bad) differs"), text)
+      XCTAssert(text.contains("params"), text)
+    }
+  }
+}
