@@ -56,16 +56,16 @@ struct TrainVAE: ParsableCommand {
   @Option(help: "Samples per example (k of the IWAE bound).") var k = 1
   @Option(help: "static (threshold 0.5) or dynamic (resampled each epoch).")
   var binarize: Binarization = .static
-  @OptionGroup var run: RunFlags
+  @OptionGroup var flags: RunFlags
 
   func run() throws {
     var o = TrainingOptions()
     o.model = "vae"
     o.data = data
-    o.epochs = run.epochs
-    o.batchSize = run.batchSize
-    o.learningRate = run.learningRate
-    o.seed = run.seed
+    o.epochs = flags.epochs
+    o.batchSize = flags.batchSize
+    o.learningRate = flags.learningRate
+    o.seed = flags.seed
     o.binarize = binarize
     o.vae.latent = latent
     o.vae.hidden = hidden
@@ -73,15 +73,15 @@ struct TrainVAE: ParsableCommand {
     o.vae.activation = activation
     o.vae.objective = objective
     o.vae.samples = k
-    o.out = run.out ?? "runs/vae-\(timestamp())"
-    o.threads = run.threads
-    o.logEvery = run.logEvery
-    o.checkpointEvery = run.checkpointEvery
-    o.keep = run.keep
-    o.maxSteps = run.maxSteps
-    o.nonFiniteSkips = run.nonFiniteSkips
+    o.out = flags.out ?? "runs/vae-\(timestamp())"
+    o.threads = flags.threads
+    o.logEvery = flags.logEvery
+    o.checkpointEvery = flags.checkpointEvery
+    o.keep = flags.keep
+    o.maxSteps = flags.maxSteps
+    o.nonFiniteSkips = flags.nonFiniteSkips
     try o.validate()
-    try Session.train(o, resume: run.resume, communicator: communicator)
+    try Session.train(o, resume: flags.resume, communicator: communicator)
   }
 }
 
