@@ -34,3 +34,19 @@ final class WatchdogTests: XCTestCase {
     XCTAssertEqual(world.watchdogTimeout > 0, true)
   }
 }
+
+/// Manual end-to-end check (not run by default): with ELBO_TEST_HANG=1 and, e.g.,
+/// ELBO_COLLECTIVE_TIMEOUT=3 under `mpirun -np 2`, the last rank skips a barrier, so the others
+/// must abort the job with one line within the timeout instead of hanging.
+final class WatchdogHangTests: XCTestCase {
+  func testHangAbortsTheJob() throws {
+    guard ProcessInfo.processInfo.environment["ELBO_TEST_HANG"] == "1", world.size > 1 else {
+      throw XCTSkip("set ELBO_TEST_HANG=1 and run under mpirun -np 2+")
+    }
+    if world.rank == world.size - 1 {
+      Thread.sleep(forTimeInterval: 60)
+    } else {
+      try world.barrier(name: "deliberately unmatched barrier")
+    }
+  }
+}
