@@ -3,7 +3,7 @@
 // Why C: Swift does not auto-vectorise calls to libm, and a scalar `exp` loop costs ~3.7 ns/element
 // (DESIGN.md, "Measured here"); these loops, with Cephes-style polynomials, compile to AVX2/AVX-512
 // code through GCC/Clang auto-vectorisation at ~0.3 ns/element. Every kernel is checked against
-// libm in Tests/ElboTests/KernelTests.swift (max error a few ulp).
+// libm in Tests/ElboTensorTests/KernelTests.swift (max error a few ulp).
 //
 // Conventions: `n` is the element count; forward kernels write y (y may alias x);
 // backward kernels ACCUMULATE into dx (dx += dy * f'(…)), as llm.c's do, so that a value used
@@ -41,7 +41,7 @@ void ek_elu_backward(const float *x, const float *y, const float *dy, float *dx,
 // MARK: - Fused Bernoulli log-likelihood from logits
 // For a [rows × cols] matrix of logits l and targets t ∈ [0,1]:
 //   rowsum[r] = Σ_c ( t·l − softplus(l) )          (= Σ log Bernoulli(t | σ(l)), stable for any l)
-// Accumulation inside a row in float with several partial sums (pairwise enough for cols ≤ 10⁴).
+// Each row is accumulated in double.
 void ek_bernoulli_logits_rowsum(const float *logits, const float *t, float *rowsum,
                                 long rows, long cols);
 // dlogits[r,c] += drow[r] · (t − σ(l))
