@@ -40,7 +40,7 @@ func binary(_ a: Variable, _ b: Variable, _ op: BinaryOp) -> Variable {
     plan.forEach { o, ia, ib in yp[o] = apply(op, ap[ia], bp[ib]) }
   }
   guard y.requiresGrad else { return y }
-  tape.record { binaryBackward(op, a, b, y, plan) }
+  tape.record(y) { binaryBackward(op, a, b, y, plan) }
   return y
 }
 
@@ -105,7 +105,7 @@ extension Variable {
     let xp = value.pointer, yp = y.value.pointer
     for i in 0..<count { yp[i] = alpha * xp[i] + beta }
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let dx = self.grad.pointer, dy = y.grad.pointer
       for i in 0..<self.count { dx[i] += alpha * dy[i] }
     }

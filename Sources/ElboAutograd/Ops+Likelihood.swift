@@ -12,7 +12,7 @@ public func bernoulliLogLikelihood(logits: Variable, targets: Tensor) -> Variabl
   let y = tape.output([rows], logits)
   ek_bernoulli_logits_rowsum(logits.value.pointer, targets.pointer, y.value.pointer, rows, cols)
   guard y.requiresGrad else { return y }
-  tape.record {
+  tape.record(y) {
     ek_bernoulli_logits_backward(logits.value.pointer, targets.pointer, y.grad.pointer,
                                  logits.grad.pointer, rows, cols)
   }

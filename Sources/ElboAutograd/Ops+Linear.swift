@@ -18,7 +18,7 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable) -> Variable {
   BLAS.gemm(x.value, w.value, into: y.value, beta: 1)
   guard y.requiresGrad else { return y }
 
-  tape.record {
+  tape.record(y) {
     let dy = y.grad  // [R, out]
     if w.requiresGrad {  // dW += xᵀ·dy   [in, out]
       BLAS.gemm(x.value, transA: true, dy, into: w.grad, beta: 1)
@@ -43,7 +43,7 @@ public func matmul(_ a: Variable, _ b: Variable) -> Variable {
   let c = tape.output([a.value.rows, b.value.cols], a, b)
   BLAS.gemm(a.value, b.value, into: c.value)
   guard c.requiresGrad else { return c }
-  tape.record {
+  tape.record(c) {
     if a.requiresGrad { BLAS.gemm(c.grad, b.value, transB: true, into: a.grad, beta: 1) }
     if b.requiresGrad { BLAS.gemm(a.value, transA: true, c.grad, into: b.grad, beta: 1) }
   }

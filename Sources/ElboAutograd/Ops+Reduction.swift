@@ -23,7 +23,7 @@ extension Variable {
     let y = tape.output([1], self)
     y.value[0] = ek_sum(value.pointer, count)
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let g = y.grad[0], dx = self.grad.pointer
       for i in 0..<self.count { dx[i] += g }
     }
@@ -39,6 +39,18 @@ extension Variable {
     let (outer, n, inner) = split(shape, ax)
     let y = tape.output(reducedShape(shape, ax, keepDims), self)
     let xp = value.pointer, yp = y.value.pointer
+    if inner == 1 {  // last axis: one contiguous row per output (log-densities over latents)
+      for o in 0..<outer { yp[o] = ek_sum(xp + o * n, n) }
+      guard y.requiresGrad else { return y }
+      tape.record(y) {
+        let dx = self.grad.pointer, dy = y.grad.pointer
+        for o in 0..<outer {
+          let g = dy[o], row = dx + o * n
+          for j in 0..<n { row[j] += g }
+        }
+      }
+      return y
+    }
     for o in 0..<outer {
       let out = yp + o * inner
       out.update(repeating: 0, count: inner)
@@ -48,7 +60,7 @@ extension Variable {
       }
     }
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let dx = self.grad.pointer, dy = y.grad.pointer
       for o in 0..<outer {
         for j in 0..<n {
@@ -88,7 +100,7 @@ extension Variable {
       }
     }
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let dx = self.grad.pointer, dy = y.grad.pointer
       for o in 0..<outer {
         for i in 0..<inner {

@@ -7,7 +7,7 @@ extension Variable {
     let needs = tape.isRecording && requiresGrad
     let y = Variable(value: value.reshaped(newShape), tape: tape, requiresGrad: needs)
     guard needs else { return y }
-    tape.record {
+    tape.record(y) {
       let dx = self.grad.pointer, dy = y.grad.pointer
       for i in 0..<self.count { dx[i] += dy[i] }
     }
@@ -24,7 +24,7 @@ extension Variable {
     let xp = value.pointer, yp = y.value.pointer
     for i in 0..<r { (yp + i * w).update(from: xp + i * c + range.lowerBound, count: w) }
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let dx = self.grad.pointer, dy = y.grad.pointer
       for i in 0..<r {
         let src = dy + i * w, dst = dx + i * c + range.lowerBound
@@ -51,7 +51,7 @@ public func concatColumns(_ parts: [Variable]) -> Variable {
     start += w
   }
   guard needs else { return y }
-  tape.record {
+  tape.record(y) {
     var start = 0
     for p in parts {
       let w = p.value.cols

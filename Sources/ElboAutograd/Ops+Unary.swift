@@ -15,7 +15,7 @@ extension Variable {
     let n = count
     forward(value.pointer, y.value.pointer, n)
     guard y.requiresGrad else { return y }
-    tape.record {
+    tape.record(y) {
       let saved = usesOutput ? y.value : self.value
       backward(saved.pointer, y.grad.pointer, self.grad.pointer, n)
     }
@@ -62,7 +62,7 @@ extension Variable {
     let n = count
     ek_elu(value.pointer, y.value.pointer, n)
     guard y.requiresGrad else { return y }
-    tape.record { ek_elu_backward(self.value.pointer, y.value.pointer, y.grad.pointer,
+    tape.record(y) { ek_elu_backward(self.value.pointer, y.value.pointer, y.grad.pointer,
                                   self.grad.pointer, n) }
     return y
   }

@@ -13,7 +13,8 @@
 public final class Tape {
   /// When false (evaluation), ops record nothing and no gradients exist.
   public let isRecording: Bool
-  private var backwards: [() -> Void] = []
+  /// (output, its backward), in the order the ops ran.
+  private var backwards: [(output: Variable, run: () -> Void)] = []
   private var arena: [Storage] = []
   private var arenaNext = 0
 
@@ -58,9 +59,9 @@ public final class Tape {
     return v
   }
 
-  /// Records the backward of an op whose output requires a gradient.
-  public func record(_ backward: @escaping () -> Void) {
-    backwards.append(backward)
+  /// Records the backward of an op whose `output` requires a gradient.
+  public func record(_ output: Variable, _ backward: @escaping () -> Void) {
+    backwards.append((output, backward))
   }
 
   /// Runs backward from a scalar `loss`, seeding d loss = `seed` (default 1).
@@ -69,7 +70,9 @@ public final class Tape {
     precondition(loss.value.count == 1, "backward needs a scalar loss, got \(loss.value.shape)")
     guard loss.requiresGrad else { return }
     loss.grad[0] += seed
-    for fn in backwards.reversed() { fn() }
+    // An op whose output never received a gradient is not on a path to the loss (e.g. a term
+    // computed only for logging): its backward would only add zeros, so it is skipped.
+    for entry in backwards.reversed() where entry.output.hasGrad { entry.run() }
   }
 }
 
@@ -94,6 +97,8 @@ public final class Variable {
     return g
   }
   func setGrad(_ g: Tensor) { _grad = g }
+  /// Whether a gradient buffer exists (something accumulated into it, or it is a parameter).
+  var hasGrad: Bool { _grad != nil }
 
   public var shape: [Int] { value.shape }
   public var count: Int { value.count }
