@@ -297,6 +297,14 @@ final class OpGradientTests: XCTestCase {
     for (m, k, n) in [(3, 4, 2), (1, 5, 5), (6, 2, 1)] {
       let a = rng.tensor([m, k]), b = rng.tensor([k, n])
       assertGradients("matmul [\(m),\(k)]·[\(k),\(n)]", [a, b]) { _, v in matmul(v[0], v[1]) }
+      var ref = [Double](repeating: 0, count: m * n)
+      for i in 0..<m { for j in 0..<n { for p in 0..<k {
+        ref[i * n + j] += Double(a[i * k + p]) * Double(b[p * n + j])
+      } } }
+      let tape = Tape(recording: false)
+      let c = matmul(tape.constant(a), tape.constant(b))
+      XCTAssertEqual(c.shape, [m, n])
+      assertClose(c.value.array.map(Double.init), ref, atol: 1e-5, rtol: 1e-5, "matmul forward")
     }
   }
 
