@@ -40,7 +40,8 @@ let package = Package(
     // MARK: - 7–9. Data, communication, checkpoints
     .target(name: "ElboData", dependencies: ["CZlib"], swiftSettings: fast),
     .target(name: "ElboDistributed", dependencies: ["CMPI"]),
-    .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"]),
+    .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
+            exclude: ["LAYOUT.md"]),
 
     // MARK: - 10–11. Training loop and the command
     .target(name: "ElboTrain",

@@ -63,7 +63,7 @@ final class OpGradientTests: XCTestCase {
       let y = tape.output(v[0].shape, v[0])
       for i in 0..<y.count { y.value[i] = v[0].value[i] * v[0].value[i] }
       if y.requiresGrad {
-        tape.record { for i in 0..<y.count { v[0].grad[i] += y.grad[i] * 2.1 * v[0].value[i] } }
+        tape.record(y) { for i in 0..<y.count { v[0].grad[i] += y.grad[i] * 2.1 * v[0].value[i] } }
       }
       return y
     }

@@ -50,22 +50,29 @@ enum ElboProcess {
     try p.run()
     onStart?(p)
     // Read both pipes concurrently so that a chatty process cannot block on a full pipe.
-    var outData = Data(), errData = Data()
+    let outBox = DataBox(), errBox = DataBox()
     let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    for (pipe, box) in [(out, outBox), (err, errBox)] {
+      group.enter()
+      DispatchQueue.global().async {
+        box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+      }
+    }
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { usleep(20_000) }
     if p.isRunning { p.terminate(); kill(-p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
     group.wait()
-    return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                  stderr: String(decoding: errData, as: UTF8.self),
+    return Result(status: p.terminationStatus,
+                  stdout: String(decoding: outBox.data, as: UTF8.self),
+                  stderr: String(decoding: errBox.data, as: UTF8.self),
                   seconds: Date().timeIntervalSince(t0))
   }
 }
+
+/// Written by one reader thread, read after `DispatchGroup.wait()` (which orders the accesses).
+final class DataBox: @unchecked Sendable { var data = Data() }
 
 /// A fresh scratch directory under the system temp directory.
 func scratchDirectory(_ name: String) -> String {
