@@ -127,7 +127,10 @@ public final class TrainingLoop {
 
   /// The first term whose global sum is NaN or ±∞, or "gradient" if the reduced gradient is.
   private func nonFiniteTerm(_ sums: [Double]) -> String? {
-    for (name, v) in zip(workload.termNames, sums) where !v.isFinite { return name }
+    // Components first (log-likelihood, KL, …): they say *which* part went bad; the bound,
+    // their sum, only if all of them look finite.
+    let named = Array(zip(workload.termNames, sums))
+    for (name, v) in named.dropFirst() + named.prefix(1) where !v.isFinite { return name }
     let g = workload.store.flatGrads
     if ek_all_finite(g.baseAddress!, g.count) == 0 {
       let store = workload.store
@@ -145,7 +148,7 @@ public final class TrainingLoop {
     consecutiveNonFinite += 1
     log.write(["kind": "nonfinite", "step": step, "epoch": epoch, "term": term])
     if consecutiveNonFinite > options.nonFiniteSkips {
-      throw ElboError("non-finite \(term) at step \(step) (epoch \(epoch)); stopped before it "
+      throw ElboError("non-finite \(term) at step \(step + 1) (epoch \(epoch + 1)); stopped before it "
         + "reached the parameters. The last checkpoint is intact. Try a lower --lr, or "
         + "--nonfinite-skips N to skip up to N such steps")
     }
