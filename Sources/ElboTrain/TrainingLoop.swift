@@ -33,7 +33,8 @@ public final class TrainingLoop {
     self.communicator = communicator
     self.run = run
     self.say = communicator.rank == 0 ? say : { _ in }
-    optimizer = Adam(parameterCount: workload.store.count, learningRate: options.learningRate)
+    optimizer = Adam(parameterCount: workload.store.count, learningRate: options.learningRate,
+                     epsilon: options.adamEpsilon)
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)

@@ -9,6 +9,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Global batch: split across ranks, so the learning curve does not depend on their number.
   public var batchSize = 100
   public var learningRate: Float = 1e-3
+  /// Adam's ε. Note: with a loss summed (not averaged) over a batch of B, PyTorch's ε = 1e-8
+  /// acts like ε = 1e-8/B here, since Elbo's loss is the batch mean.
+  public var adamEpsilon: Float = 1e-8
   public var seed: UInt64 = 0
   public var binarize: Binarization = .static
   public var vae = VAE.Config()
@@ -30,6 +33,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
   public init() {}
 
+  /// Decodes a stored config; keys it lacks (written by an older Elbo) keep their defaults.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func get<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+      if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+    }
+    try get(.model, &model); try get(.data, &data); try get(.epochs, &epochs)
+    try get(.batchSize, &batchSize); try get(.learningRate, &learningRate)
+    try get(.adamEpsilon, &adamEpsilon); try get(.seed, &seed); try get(.binarize, &binarize)
+    try get(.vae, &vae); try get(.out, &out)
+    threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+    try get(.logEvery, &logEvery); try get(.checkpointEvery, &checkpointEvery)
+    try get(.keep, &keep)
+    maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+    try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
+  }
+
   /// Checks values a flag parser cannot; the message names the flag.
   public func validate() throws {
     func positive(_ v: Int, _ flag: String) throws {
@@ -45,6 +65,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if checkpointEvery < 0 { throw ElboError("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
     if let t = threads { try positive(t, "--threads") }
     if let m = maxSteps { try positive(m, "--max-steps") }
+    if !(adamEpsilon > 0) || !adamEpsilon.isFinite {
+      throw ElboError("--adam-eps must be a positive number (got \(adamEpsilon))")
+    }
     if !(learningRate > 0) || !learningRate.isFinite {
       throw ElboError("--lr must be a positive number (got \(learningRate))")
     }

@@ -19,6 +19,7 @@ struct RunFlags: ParsableArguments {
   @Option(help: "Training epochs.") var epochs = 10
   @Option(help: "GLOBAL batch size (split across ranks).") var batchSize = 100
   @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-3
+  @Option(name: .customLong("adam-eps"), help: "Adam's ε.") var adamEpsilon: Float = 1e-8
   @Option(help: "Seed: initialisation, shuffling and all noise derive from it.")
   var seed: UInt64 = 0
   @Option(help: "Run directory (must be new or empty unless --resume).") var out: String?
@@ -65,6 +66,7 @@ struct TrainVAE: ParsableCommand {
     o.epochs = flags.epochs
     o.batchSize = flags.batchSize
     o.learningRate = flags.learningRate
+    o.adamEpsilon = flags.adamEpsilon
     o.seed = flags.seed
     o.binarize = binarize
     o.vae.latent = latent
