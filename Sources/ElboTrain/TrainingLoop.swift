@@ -69,6 +69,9 @@ public final class TrainingLoop {
     var window = [Double](repeating: 0, count: terms.count)
     var windowExamples = 0
     var windowStart = Date()
+    var epochSums = [Double](repeating: 0, count: terms.count)
+    var epochExamples = 0
+    var epochSeconds = 0.0
     var lastEval: [String: Double] = [:]
     sayHeader()
 
@@ -98,10 +101,12 @@ public final class TrainingLoop {
       optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
       step += 1
 
-      for i in 0..<terms.count { window[i] += sums[i] }
+      for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b
+      epochExamples += b
       if step % options.logEvery == 0 || step == totalSteps || step % stepsPerEpoch == 0 {
         let seconds = Date().timeIntervalSince(windowStart)
+        epochSeconds += seconds
         logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch)
         window = [Double](repeating: 0, count: terms.count)
         windowExamples = 0
@@ -113,7 +118,15 @@ public final class TrainingLoop {
       }
       if step % stepsPerEpoch == 0 {
         lastEval = try workload.evaluate(epoch: epoch, communicator: communicator)
-        logEpoch(epoch: epoch, metrics: lastEval)
+        // The epoch's training averages (over the steps this process ran) beside the test ones.
+        let n = Double(max(epochExamples, 1))
+        var record = lastEval
+        for (name, v) in zip(terms, epochSums) { record["train_\(name)"] = v / n }
+        record["train_examples_per_second"] = Double(epochExamples) / max(epochSeconds, 1e-9)
+        logEpoch(epoch: epoch, metrics: record)
+        epochSums = [Double](repeating: 0, count: terms.count)
+        epochExamples = 0
+        epochSeconds = 0
         windowStart = Date()
       }
       if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < totalSteps {

@@ -90,5 +90,9 @@ final class DataParallelTests: XCTestCase {
     let epoch = records.first { $0["kind"] as? String == "epoch" }
     XCTAssertNotNil(epoch?["test_elbo"])
     XCTAssertNotNil(epoch?["active_units"])
+    for key in ["train_elbo", "train_log_px_given_z", "train_kl", "train_surprise",
+                "train_examples_per_second"] {
+      XCTAssertNotNil(epoch?[key], key)
+    }
   }
 }
