@@ -47,22 +47,33 @@ EK_INLINE float as_f32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x
 // so denormal results are correctly rounded from e^r (gradual underflow, no flush to zero) and
 // large x overflows to +inf. Domain: x > 88.72 → +inf, x < −103.97 → 0 (x is clamped to
 // [−104, 88.8]; both ends are beyond the float range), NaN → NaN. Max error ≈ 1 ulp.
-EK_INLINE float exp_f(float x) {
-  x = x > 88.8f ? 88.8f : x;       // ternaries, not fminf/fmaxf: NaN must propagate
-  x = x < -104.0f ? -104.0f : x;
+// Cody–Waite reduction shared by exp_f and expm1_neg_f: x = n·ln2 + r with |r| ≤ ln2/2
+// (ln2 split into a short head and a tail so n·head is exact); returns r and sets *n.
+EK_INLINE float exp_reduce(float x, int32_t *n) {
   const float magic = 0x1.8p23f;   // adding it rounds x·log2e to an integer (|·| < 2²²)
   float t = x * 1.44269504088896341f + magic;
-  float n = t - magic;
-  int32_t ni = (int32_t)(as_u32(t) - as_u32(magic));
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
+  float nf = t - magic;
+  *n = (int32_t)(as_u32(t) - as_u32(magic));
+  float r = x - nf * 0.693359375f;
+  return r - nf * -2.12194440e-4f;
+}
+
+// e^r − 1 = r + r²·P(r) on the reduced range (Cephes expf polynomial).
+EK_INLINE float expm1_reduced(float r) {
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
+  return p * (r * r) + r;
+}
+
+EK_INLINE float exp_f(float x) {
+  x = x > 88.8f ? 88.8f : x;       // ternaries, not fminf/fmaxf: NaN must propagate
+  x = x < -104.0f ? -104.0f : x;
+  int32_t ni;
+  float p = expm1_reduced(exp_reduce(x, &ni)) + 1.0f;
   int32_t n1 = ni >> 1, n2 = ni - n1;  // both in [−75, 65]: normal powers of two
   float s1 = as_f32((uint32_t)(n1 + 127) << 23);
   float s2 = as_f32((uint32_t)(n2 + 127) << 23);
@@ -77,19 +88,8 @@ EK_INLINE float exp_f(float x) {
 EK_INLINE float expm1_neg_f(float x) {
   x = x > 0.0f ? 0.0f : x;
   x = x < -30.0f ? -30.0f : x;
-  const float magic = 0x1.8p23f;
-  float t = x * 1.44269504088896341f + magic;
-  float n = t - magic;
-  int32_t ni = (int32_t)(as_u32(t) - as_u32(magic));
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r;                 // e^r − 1
+  int32_t ni;
+  float p = expm1_reduced(exp_reduce(x, &ni));  // e^r − 1
   float s = as_f32((uint32_t)(ni + 127) << 23);
   return (s - 1.0f) + s * p;
 }

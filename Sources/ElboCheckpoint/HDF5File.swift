@@ -149,20 +149,21 @@ final class HDF5File {
     return a
   }
 
-  func readAttributeInt64(_ name: String) throws -> Int64 {
+  /// Reads an integer root attribute as `type` (native int64 or uint64).
+  func readIntegerAttribute<T: FixedWidthInteger>(_ name: String, as type: hid_t) throws -> T {
     let a = try openRootAttribute(name)
-    var v: Int64 = 0
-    try check(H5Aread(a.id, elbo_h5t_native_int64(), &v),
+    var v: T = 0
+    try check(H5Aread(a.id, type, &v),
               "not a readable Elbo checkpoint (attribute '\(name)' is not an integer)")
     return v
   }
 
+  func readAttributeInt64(_ name: String) throws -> Int64 {
+    try readIntegerAttribute(name, as: elbo_h5t_native_int64())
+  }
+
   func readAttributeUInt64(_ name: String) throws -> UInt64 {
-    let a = try openRootAttribute(name)
-    var v: UInt64 = 0
-    try check(H5Aread(a.id, elbo_h5t_native_uint64(), &v),
-              "not a readable Elbo checkpoint (attribute '\(name)' is not an integer)")
-    return v
+    try readIntegerAttribute(name, as: elbo_h5t_native_uint64())
   }
 
   func readAttributeString(_ name: String) throws -> String {
