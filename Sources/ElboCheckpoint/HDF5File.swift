@@ -393,15 +393,7 @@ final class HDF5File {
       throw fail("not a readable Elbo checkpoint ('/\(name)' is not a float dataset)")
     }
     let (shape, count) = try extent(d, name)
-    var data = [Float](repeating: 0, count: count)
-    if count > 0 {
-      try data.withUnsafeMutableBytes { raw in
-        guard let base = raw.baseAddress else { return }
-        try check(H5Dread(d.id, elbo_h5t_native_float(), elbo_h5s_all(), elbo_h5s_all(),
-                          elbo_h5p_default(), base),
-                  "not a readable Elbo checkpoint (cannot read '/\(name)')")
-      }
-    }
+    let data: [Float] = try readAll(d, count: count, as: elbo_h5t_native_float(), name)
     var order: Int64? = nil
     if H5Aexists(d.id, "order") > 0 {
       let a = H5ID(H5Aopen(d.id, "order", elbo_h5p_default()), H5Aclose)
@@ -437,21 +429,27 @@ final class HDF5File {
     }
   }
 
+  /// Reads all `count` elements of dataset `d` as memory type `type`.
+  private func readAll<T: Numeric>(_ d: H5ID, count: Int, as type: hid_t,
+                                   _ name: String) throws -> [T] {
+    var values = [T](repeating: 0, count: count)
+    if count > 0 {
+      try values.withUnsafeMutableBytes { raw in
+        guard let base = raw.baseAddress else { return }
+        try check(H5Dread(d.id, type, elbo_h5s_all(), elbo_h5s_all(), elbo_h5p_default(), base),
+                  "not a readable Elbo checkpoint (cannot read '/\(name)')")
+      }
+    }
+    return values
+  }
+
   func readUInt64Rows(_ name: String) throws -> [[UInt64]] {
     let d = try openDataset(name)
     let (shape, count) = try extent(d, name)
     guard shape.count == 2 else {
       throw fail("not a readable Elbo checkpoint ('/\(name)' is not a matrix)")
     }
-    var flat = [UInt64](repeating: 0, count: count)
-    if count > 0 {
-      try flat.withUnsafeMutableBytes { raw in
-        guard let base = raw.baseAddress else { return }
-        try check(H5Dread(d.id, elbo_h5t_native_uint64(), elbo_h5s_all(), elbo_h5s_all(),
-                          elbo_h5p_default(), base),
-                  "not a readable Elbo checkpoint (cannot read '/\(name)')")
-      }
-    }
+    let flat: [UInt64] = try readAll(d, count: count, as: elbo_h5t_native_uint64(), name)
     let cols = shape[1]
     return (0..<shape[0]).map { r in Array(flat[(r * cols)..<((r + 1) * cols)]) }
   }

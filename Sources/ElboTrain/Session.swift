@@ -52,7 +52,7 @@ public enum Session {
     let workload = try vaeWorkload(options)
     let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
                                 run: run, say: say)
-    if let resume { _ = try loop.resume(from: resume) }
+    if let resume { try loop.resume(from: resume) }
     let final = try loop.train()
     if let elbo = final["test_elbo"] {
       say(String(format: "done: test ELBO %.3f nats (F = %.3f), %d active units; run in %@",
@@ -62,26 +62,23 @@ public enum Session {
 
   // MARK: - eval
 
-  /// Finds the checkpoint for a run directory or a checkpoint path.
-  static func checkpointPath(_ target: String) throws -> String {
+  /// Finds the checkpoint for a run directory, its `latest`, or a checkpoint path.
+  static func checkpointPath(_ target: String, _ communicator: Communicator) throws -> String {
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: target, isDirectory: &isDir) else {
       throw ElboError("\(target): no such run directory or checkpoint")
     }
-    if !isDir.boolValue {
-      if target.hasSuffix("/latest") || (target as NSString).lastPathComponent == "latest" {
-        let dir = (target as NSString).deletingLastPathComponent
-        let name = (try? String(contentsOfFile: target, encoding: .utf8))?
-          .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        return dir + "/" + name
-      }
+    let directories: [String]
+    if isDir.boolValue {
+      directories = [target + "/checkpoints", target]
+    } else if (target as NSString).lastPathComponent == "latest" {
+      directories = [(target as NSString).deletingLastPathComponent]
+    } else {
       return target
     }
-    for dir in [target + "/checkpoints", target] {
-      let latest = dir + "/latest"
-      if let name = try? String(contentsOfFile: latest, encoding: .utf8) {
-        return dir + "/" + name.trimmingCharacters(in: .whitespacesAndNewlines)
-      }
+    for dir in directories {
+      let store = CheckpointStore(directory: dir, communicator: communicator)
+      if let path = store.latestPath() { return path }
     }
     throw ElboError("\(target): no checkpoint found (expected \(target)/checkpoints/latest)")
   }
@@ -90,7 +87,7 @@ public enum Session {
                               communicator: Communicator) throws {
     configureThreads(threads, communicator)
     let say = printer(communicator)
-    let path = try checkpointPath(target)
+    let path = try checkpointPath(target, communicator)
     let state = try CheckpointStore.read(path: path)
     guard state.model == "vae" else {
       throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae'")
@@ -102,10 +99,7 @@ public enum Session {
       throw ElboError("\(path): the stored config cannot be read (\(error))")
     }
     let workload = try vaeWorkload(options)
-    let run = RunDirectory(path: NSTemporaryDirectory() + "/elbo-eval-unused")
-    let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
-                                run: run, say: { _ in }, writesFiles: false)
-    try loop.restore(state)
+    try StoredTensors(state).restoreParameters(of: workload.store)
     let t0 = Date()
     let elbo = try workload.evaluate(epoch: 0, communicator: communicator)
     let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator)
@@ -127,7 +121,7 @@ public enum Session {
   // MARK: - inspect
 
   public static func inspect(_ target: String, communicator: Communicator) throws {
-    let path = try checkpointPath(target)
+    let path = try checkpointPath(target, communicator)
     let s = try CheckpointStore.read(path: path)
     let say = printer(communicator)
     say("checkpoint \(path)")

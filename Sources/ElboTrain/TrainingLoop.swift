@@ -26,8 +26,7 @@ public final class TrainingLoop {
   private let say: (String) -> Void
 
   public init(options: TrainingOptions, workload: Workload, communicator: Communicator,
-              run: RunDirectory, say: @escaping (String) -> Void,
-              writesFiles: Bool = true) throws {
+              run: RunDirectory, say: @escaping (String) -> Void) throws {
     self.options = options
     self.workload = workload
     self.communicator = communicator
@@ -38,7 +37,7 @@ public final class TrainingLoop {
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
-    log = try MetricsLog(path: communicator.rank == 0 && writesFiles ? run.metricsFile : nil)
+    log = try MetricsLog(path: communicator.rank == 0 ? run.metricsFile : nil)
     guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
       throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
         + "(\(workload.itemCount) items)")
@@ -249,26 +248,12 @@ public final class TrainingLoop {
   /// Restores parameters, optimizer moments and counters from `state`.
   public func restore(_ state: CheckpointState) throws {
     let store = workload.store
-    var byName: [String: CheckpointTensor] = [:]
-    for t in state.tensors { byName[t.name] = t }
-    func load(_ name: String, into dst: UnsafeMutablePointer<Float>, shape: [Int]) throws {
-      guard let t = byName[name] else {
-        throw ElboError("checkpoint lacks '\(name)': it was written by a different model or "
-          + "configuration")
-      }
-      guard t.shape == shape, t.data.count == Tensor.elementCount(shape) else {
-        throw ElboError("checkpoint tensor '\(name)' has shape \(t.shape), this model needs "
-          + "\(shape) (different --latent/--hidden?)")
-      }
-      t.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: t.data.count) }
-    }
-    for (i, spec) in store.specs.enumerated() {
-      try load("params/\(spec.name)", into: store.value(i).pointer, shape: spec.shape)
-    }
+    let stored = StoredTensors(state)
+    try stored.restoreParameters(of: store)
     for (name, buffer) in optimizer.stateBuffers {
       for (i, spec) in store.specs.enumerated() {
-        try load("optimizer/\(name)/\(spec.name)", into: buffer.baseAddress! + store.offsets[i],
-                 shape: spec.shape)
+        try stored.copy("optimizer/\(name)/\(spec.name)",
+                        into: buffer.baseAddress! + store.offsets[i], shape: spec.shape)
       }
     }
     var scalars: [String: Double] = [:]
@@ -286,13 +271,12 @@ public final class TrainingLoop {
     }
   }
 
-  /// Loads `pathOrLatest` (collectively) and restores from it; returns the path used.
-  public func resume(from pathOrLatest: String) throws -> String {
+  /// Loads `pathOrLatest` (collectively) and restores from it.
+  public func resume(from pathOrLatest: String) throws {
     let state = try checkpoints.load(pathOrLatest, expectModel: workload.modelName)
     if let note = checkpoints.fallbackNote { say("warning: \(note)") }
     try restore(state)
     say("resumed from step \(step) (epoch \(step / stepsPerEpoch + 1))")
-    return pathOrLatest
   }
 }
 
