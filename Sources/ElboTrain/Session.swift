@@ -16,6 +16,15 @@ public enum Session {
     BLAS.threads = requested ?? communicator.defaultThreadsPerRank()
   }
 
+  /// The workload `options.model` names. Each model adds its case here (and its
+  /// `elbo train <model>` subcommand); the loop, checkpoints and outputs are shared.
+  static func makeWorkload(_ options: TrainingOptions) throws -> Workload {
+    switch options.model {
+    case "vae": return try vaeWorkload(options)
+    default: throw ElboError("unknown model '\(options.model)'")
+    }
+  }
+
   /// Builds the VAE workload for `options` (loads and binarises the data).
   static func vaeWorkload(_ options: TrainingOptions) throws -> VAEWorkload {
     let data = try DatasetCatalog.load(options.data)
@@ -49,7 +58,7 @@ public enum Session {
     let verdict = try communicator.broadcast(string: problem ?? "", root: 0, name: "run directory check")
     if !verdict.isEmpty { throw ElboError(verdict) }
 
-    let workload = try vaeWorkload(options)
+    let workload = try makeWorkload(options)
     let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
                                 run: run, say: say)
     if let resume { try loop.resume(from: resume) }

@@ -177,8 +177,7 @@ public final class TrainingLoop {
       + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
       + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
       + "\(BLAS.threads) BLAS thread(s)/rank")
-    say("elbo: objective \(o.vae.objective.rawValue) (k = \(o.vae.samples)): loss = −(1/B) Σ "
-      + "bound over the global batch, B = \(o.batchSize); KL weight 1 (analytic KL)")
+    for line in workload.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
   }
 
   private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int) {

@@ -31,6 +31,12 @@ public final class VAEWorkload: Workload {
   public var itemCount: Int { train.count }
   public let termNames = ["elbo", "log_px_given_z", "kl", "surprise"]
 
+  public func objectiveDescription(globalBatch: Int) -> [String] {
+    let c = model.config
+    return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over the "
+      + "global batch, B = \(globalBatch); KL weight 1 (analytic KL)"]
+  }
+
   public init(model: VAE, data: ImageSplit, binarization: Binarization, seed: UInt64) {
     self.model = model
     self.seed = seed

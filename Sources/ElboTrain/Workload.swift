@@ -27,4 +27,8 @@ public protocol Workload: AnyObject {
 
   /// Epoch-end evaluation on held-out data (collective: every rank calls it).
   func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double]
+
+  /// Lines printed at the start of a run that state the objective exactly: the bound, how the
+  /// loss is normalised, and how the KL term is weighted (users ask to see this, not guess it).
+  func objectiveDescription(globalBatch: Int) -> [String]
 }
