@@ -1,4 +1,5 @@
 import ElboModels
+import Foundation
 import ElboDistributed
 
 /// What the training loop needs from a model + its data: the parameters, how many items an epoch
@@ -31,4 +32,33 @@ public protocol Workload: AnyObject {
   /// Lines printed at the start of a run that state the objective exactly: the bound, how the
   /// loss is normalised, and how the KL term is weighted (users ask to see this, not guess it).
   func objectiveDescription(globalBatch: Int) -> [String]
+
+  /// Pictures of the model now (see `Artifact`). Called on rank 0 only: no collective calls.
+  func artifacts(step: Int, final: Bool) throws -> [Artifact]
+}
+
+/// A picture a workload draws of itself — image grids (PNG) and model-specific plots (SVG) — for
+/// the run directory's `images/` and `plots/` and for `report.html`.
+public struct Artifact {
+  public enum Content {
+    case png(Data)
+    case svg(String)
+  }
+  /// File name without directory, e.g. "reconstructions.png" or "predictive.svg"; PNGs go to
+  /// `images/`, SVGs to `plots/`.
+  public let fileName: String
+  /// One sentence shown under it in the report.
+  public let caption: String
+  public let content: Content
+
+  public init(fileName: String, caption: String, content: Content) {
+    self.fileName = fileName
+    self.caption = caption
+    self.content = content
+  }
+}
+
+extension Workload {
+  /// Default: no pictures.
+  public func artifacts(step: Int, final: Bool) throws -> [Artifact] { [] }
 }
