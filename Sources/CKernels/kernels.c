@@ -365,3 +365,37 @@ EK_CLONES void ek_adam(float *restrict p, const float *restrict g, float *restri
     p[i] -= lr_t * mi / (sqrtf(vi) + eps_t);
   }
 }
+
+// MARK: - Scale-mixture prior
+// See the header for the formula. Blocked like the Bernoulli row so that the per-element terms
+// (exp/log1p polynomials) vectorise into a float buffer and only the sum runs in double.
+
+EK_INLINE float mixture_term(float x, float c1, float h1, float c2, float h2) {
+  float q = x * x;
+  float a = c1 - q * h1, b = c2 - q * h2;
+  float hi = a > b ? a : b, d = a > b ? b - a : a - b;  // d = −|a − b| ≤ 0
+  return hi + log1p_f(exp_f(d));
+}
+
+EK_CLONES double ek_scale_mixture_logpdf_sum(const float *restrict x, long n, float c1, float h1,
+                                             float c2, float h2) {
+  enum { B = 256 };
+  float buf[B];
+  double s = 0.0;
+  for (long i = 0; i < n; i += B) {
+    long k = n - i < B ? n - i : B;
+    for (long j = 0; j < k; j++) buf[j] = mixture_term(x[i + j], c1, h1, c2, h2);
+    s += sum_double(buf, k);
+  }
+  return s;
+}
+
+EK_CLONES void ek_scale_mixture_logpdf_backward(const float *restrict x, float g,
+                                                float *restrict dx, long n, float c1, float h1,
+                                                float c2, float h2) {
+  for (long i = 0; i < n; i++) {
+    float xi = x[i], q = xi * xi;
+    float r = sigmoid_f((c1 - q * h1) - (c2 - q * h2));
+    dx[i] -= g * 2.0f * xi * (r * h1 + (1.0f - r) * h2);
+  }
+}

@@ -18,3 +18,43 @@ public func bernoulliLogLikelihood(logits: Variable, targets: Tensor) -> Variabl
   }
   return y
 }
+
+/// log Categorical(label | softmax(logits)) per row = l[label] − log Σ_c exp(l_c) → shape [R].
+///
+/// Fused (log-softmax and the pick of the label in one pass) so that no [R, C] intermediate is
+/// made and the log-sum-exp is taken stably, with the row maximum subtracted, in Double.
+/// Backward: ∂/∂l_c = 1[c = label] − softmax(l)_c.
+/// - Parameters:
+///   - logits: [R, C].
+///   - labels: [R], class indices 0..<C stored as Floats (exact below 2²⁴; keeps them in the
+///     tape's arena instead of a per-step array).
+public func categoricalLogLikelihood(logits: Variable, labels: Tensor) -> Variable {
+  let tape = logits.tape
+  let rows = logits.value.rows, cols = logits.value.cols
+  precondition(labels.count == rows, "labels \(labels.shape) for logits \(logits.shape)")
+  let y = tape.output([rows], logits)
+  let lse = tape.tensor([rows])  // log Σ exp per row, kept for the backward
+  let lp = logits.value.pointer, yp = y.value.pointer, sp = lse.pointer, tp = labels.pointer
+  for r in 0..<rows {
+    let row = lp + r * cols
+    let label = Int(tp[r])
+    precondition(label >= 0 && label < cols, "label \(tp[r]) outside 0..<\(cols)")
+    var m = row[0]
+    for c in 1..<cols { m = Swift.max(m, row[c]) }
+    var s = 0.0
+    for c in 0..<cols { s += _exp(Double(row[c] - m)) }
+    let logZ = Double(m) + _logD(s)
+    sp[r] = Float(logZ)
+    yp[r] = Float(Double(row[label]) - logZ)
+  }
+  guard y.requiresGrad else { return y }
+  tape.record(y) {
+    let dl = logits.grad.pointer, dy = y.grad.pointer
+    for r in 0..<rows {
+      let row = lp + r * cols, drow = dl + r * cols, g = dy[r], logZ = Double(sp[r])
+      for c in 0..<cols { drow[c] -= g * Float(_exp(Double(row[c]) - logZ)) }
+      drow[Int(tp[r])] += g
+    }
+  }
+  return y
+}

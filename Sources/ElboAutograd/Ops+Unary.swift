@@ -66,4 +66,19 @@ extension Variable {
                                   self.grad.pointer, n) }
     return y
   }
+
+  /// √x for x > 0. Written in Swift: `squareRoot()` is one instruction and the loop vectorises.
+  /// Backward: dx += dy / (2√x), unbounded at 0 — callers keep x away from 0 (e.g. a variance
+  /// with a positive floor, as in the local reparameterisation).
+  public func sqrt() -> Variable {
+    let y = tape.output(shape, self)
+    let n = count, xp = value.pointer, yp = y.value.pointer
+    for i in 0..<n { yp[i] = xp[i].squareRoot() }
+    guard y.requiresGrad else { return y }
+    tape.record(y) {
+      let dx = self.grad.pointer, dy = y.grad.pointer
+      for i in 0..<n { dx[i] += 0.5 * dy[i] / yp[i] }
+    }
+    return y
+  }
 }

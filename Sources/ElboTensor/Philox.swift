@@ -47,6 +47,8 @@ public enum NoisePurpose: UInt16, Sendable {
   case dataGeneration = 7
   case dropout = 8
   case benchmark = 9
+  /// Per-example pre-activation noise of the local reparameterisation (Bayes by Backprop).
+  case activationNoise = 10
 }
 
 /// The full address of a stream of random numbers: (seed, purpose, time, item).

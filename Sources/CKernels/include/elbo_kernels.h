@@ -59,6 +59,18 @@ int ek_all_finite(const float *x, long n);     // 1 if no NaN/Inf in x
 void ek_adam(float *p, const float *g, float *m, float *v, long n,
              float lr_t, float b1, float b2, float eps_t);
 
+// MARK: - Scale-mixture prior (Blundell et al. 2015, eq. 7)
+// log p(x) = log[π N(x | 0, σ1²) + (1 − π) N(x | 0, σ2²)], per element:
+//   a = c1 − x²·h1, b = c2 − x²·h2,  log p = max(a, b) + log1p(e^−|a−b|)
+// with c_k = log w_k − log σ_k − ½ log 2π (w1 = π, w2 = 1 − π) and h_k = 1/(2σ_k²), so that a
+// component far below the other (σ2 = e⁻⁶ against σ1 = 1) neither underflows nor loses the sum.
+// Returns Σ log p(x) over n elements, accumulated in double.
+double ek_scale_mixture_logpdf_sum(const float *x, long n, float c1, float h1, float c2, float h2);
+// dx += g · ∂ log p/∂x = −g · 2x·(r·h1 + (1 − r)·h2), r = σ(a − b) the first component's
+// responsibility.
+void ek_scale_mixture_logpdf_backward(const float *x, float g, float *dx, long n,
+                                      float c1, float h1, float c2, float h2);
+
 #ifdef __cplusplus
 }
 #endif
