@@ -38,7 +38,7 @@ let package = Package(
     .target(name: "ElboModels", dependencies: ["ElboProbability"], swiftSettings: fast),
 
     // MARK: - 7–9. Data, communication, checkpoints
-    .target(name: "ElboData", dependencies: ["CZlib"], swiftSettings: fast),
+    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"], swiftSettings: fast),
     .target(name: "ElboDistributed", dependencies: ["CMPI"]),
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
