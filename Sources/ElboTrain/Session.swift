@@ -21,6 +21,11 @@ public enum Session {
   static func makeWorkload(_ options: TrainingOptions) throws -> Workload {
     switch options.model {
     case "vae": return try vaeWorkload(options)
+    case BBBRegressionWorkload.name:
+      return BBBRegressionWorkload(options: options.bbb, seed: options.seed)
+    case BBBClassifierWorkload.name:
+      return try BBBClassifierWorkload(options: options.bbb, data: DatasetCatalog.load(options.data),
+                                       seed: options.seed)
     default: throw ElboError("unknown model '\(options.model)'")
     }
   }
@@ -66,6 +71,9 @@ public enum Session {
     if let elbo = final["test_elbo"] {
       say(String(format: "done: test ELBO %.3f nats (F = %.3f), %d active units; run in %@",
                  elbo, -elbo, Int(final["active_units"] ?? 0), options.out))
+    } else if !final.isEmpty {
+      say("done: " + final.keys.sorted().map { "\($0) \(String(format: "%.4g", final[$0]!))" }
+        .joined(separator: "  ") + "; run in \(options.out)")
     }
   }
 
@@ -92,21 +100,56 @@ public enum Session {
     throw ElboError("\(target): no checkpoint found (expected \(target)/checkpoints/latest)")
   }
 
-  public static func evaluate(target: String, samples: Int, threads: Int?,
-                              communicator: Communicator) throws {
+  /// `elbo eval`: the VAE's importance-sampled test log-likelihood (`samples` = k), or for the
+  /// other models their epoch-end test metrics from the checkpoint (`predictSamples` overrides
+  /// the run's S weight samples of a BBB network).
+  public static func evaluate(target: String, samples: Int, predictSamples: Int? = nil,
+                              threads: Int?, communicator: Communicator) throws {
     configureThreads(threads, communicator)
-    let say = printer(communicator)
     let path = try checkpointPath(target, communicator)
     let state = try CheckpointStore.read(path: path)
-    guard state.model == "vae" else {
-      throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae'")
-    }
-    let options: TrainingOptions
+    var options: TrainingOptions
     do {
       options = try JSONDecoder().decode(TrainingOptions.self, from: Data(state.configJSON.utf8))
     } catch {
       throw ElboError("\(path): the stored config cannot be read (\(error))")
     }
+    switch state.model {
+    case "vae":
+      try evaluateVAE(options, state: state, path: path, samples: samples,
+                      communicator: communicator)
+    case BBBRegressionWorkload.name, BBBClassifierWorkload.name:
+      if let s = predictSamples { options.bbb.predictSamples = s }
+      let workload = try makeWorkload(options)
+      try StoredTensors(state).restoreParameters(of: workload.store)
+      try evaluateTestMetrics(workload, state: state, path: path, communicator: communicator)
+    default:
+      throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae', "
+        + "'\(BBBRegressionWorkload.name)' and '\(BBBClassifierWorkload.name)'")
+    }
+  }
+
+  /// The workload's own test-set evaluation (collective), printed as a line and a JSON record.
+  static func evaluateTestMetrics(_ workload: Workload, state: CheckpointState, path: String,
+                                  communicator: Communicator) throws {
+    let say = printer(communicator)
+    let t0 = Date()
+    let metrics = try workload.evaluate(epoch: Int(state.epoch), communicator: communicator)
+    let seconds = Date().timeIntervalSince(t0)
+    say("\(workload.modelName) at step \(state.step): " + metrics.keys.sorted()
+      .map { "\($0) \(String(format: "%.4g", metrics[$0]!))" }.joined(separator: "  "))
+    var record: [String: Any] = ["kind": "eval", "checkpoint": path, "seconds": seconds,
+                                 "step": Int(state.step), "model": workload.modelName]
+    for (k, v) in metrics { record[k] = v }
+    if communicator.rank == 0,
+       let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
+      say(String(decoding: data, as: UTF8.self))
+    }
+  }
+
+  static func evaluateVAE(_ options: TrainingOptions, state: CheckpointState, path: String,
+                          samples: Int, communicator: Communicator) throws {
+    let say = printer(communicator)
     let workload = try vaeWorkload(options)
     try StoredTensors(state).restoreParameters(of: workload.store)
     let t0 = Date()
@@ -154,6 +197,18 @@ public enum Session {
     configureThreads(threads, communicator)
     let r = try VAEBenchmark.run(batchSize: batchSize, latent: latent, hidden: hidden,
                                  steps: steps, warmup: warmup, communicator: communicator)
+    if communicator.rank == 0 {
+      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
+
+  public static func benchmarkBBBRegression(options: BBBOptions, batchSize: Int, threads: Int?,
+                                            steps: Int, warmup: Int,
+                                            communicator: Communicator) throws {
+    configureThreads(threads, communicator)
+    let r = try BBBBenchmark.run(options: options, batchSize: batchSize, steps: steps,
+                                 warmup: warmup, communicator: communicator)
     if communicator.rank == 0 {
       let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))

@@ -186,6 +186,7 @@ public final class TrainingLoop {
                               "examples_per_second": Double(examples) / max(seconds, 1e-9)]
     for (name, v) in zip(workload.termNames, w) { rec[name] = v / n }
     rec["neg_elbo"] = -w[0] / n
+    for (k, v) in workload.stepFields(step: step - 1, globalBatch: options.batchSize) { rec[k] = v }
     log.write(rec)
     let terms = zip(workload.termNames.dropFirst(), w.dropFirst())
       .map { "\($0) \(fmt($1 / n))" }.joined(separator: "  ")

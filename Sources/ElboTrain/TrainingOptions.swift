@@ -15,6 +15,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var seed: UInt64 = 0
   public var binarize: Binarization = .static
   public var vae = VAE.Config()
+  /// Bayes by Backprop (models bbb-regression, bbb-classifier).
+  public var bbb = BBBOptions()
   public var out = "runs/vae"
   /// OpenBLAS threads per rank (nil: cores per node ÷ ranks per node).
   public var threads: Int?
@@ -42,7 +44,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     try get(.model, &model); try get(.data, &data); try get(.epochs, &epochs)
     try get(.batchSize, &batchSize); try get(.learningRate, &learningRate)
     try get(.adamEpsilon, &adamEpsilon); try get(.seed, &seed); try get(.binarize, &binarize)
-    try get(.vae, &vae); try get(.out, &out)
+    try get(.vae, &vae); try get(.bbb, &bbb); try get(.out, &out)
     threads = try c.decodeIfPresent(Int.self, forKey: .threads)
     try get(.logEvery, &logEvery); try get(.checkpointEvery, &checkpointEvery)
     try get(.keep, &keep)
@@ -71,5 +73,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if !(learningRate > 0) || !learningRate.isFinite {
       throw ElboError("--lr must be a positive number (got \(learningRate))")
     }
+    if model.hasPrefix("bbb") { try bbb.validate() }
   }
 }

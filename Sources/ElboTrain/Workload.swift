@@ -35,6 +35,11 @@ public protocol Workload: AnyObject {
 
   /// Pictures of the model now (see `Artifact`). Called on rank 0 only: no collective calls.
   func artifacts(step: Int, final: Bool) throws -> [Artifact]
+
+  /// Extra fields for the `train` metrics record whose last step is `step` (0-based): values
+  /// that change from step to step, such as a KL weight. Called on every rank when a record
+  /// is due (rank 0 writes it): no collective calls.
+  func stepFields(step: Int, globalBatch: Int) -> [String: Double]
 }
 
 /// A picture a workload draws of itself — image grids (PNG) and model-specific plots (SVG) — for
@@ -61,4 +66,6 @@ public struct Artifact {
 extension Workload {
   /// Default: no pictures.
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] { [] }
+  /// Default: no extra fields.
+  public func stepFields(step: Int, globalBatch: Int) -> [String: Double] { [:] }
 }

@@ -3,17 +3,24 @@ import ElboTrain
 
 struct Eval: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Test log-likelihood (importance sampling, in nats) of a trained run.")
+    abstract: "Test metrics of a trained run: the VAE's importance-sampled log-likelihood (nats); "
+      + "a BBB network's test error/log-likelihood/entropies or held-out coverage.")
 
   @Argument(help: "A run directory (uses its latest checkpoint) or a checkpoint file.")
   var target: String
-  @Option(help: "Importance samples per test example.") var k = 5000
+  @Option(help: "Importance samples per test example (VAE).") var k = 5000
+  @Option(help: "Weight samples S averaged per prediction (BBB runs; default: the run's).")
+  var predictSamples: Int?
   @Option(help: "OpenBLAS threads per rank.") var threads: Int?
 
   func run() throws {
     guard k > 0 else { throw ElboError("--k must be a positive integer (got \(k))") }
     if let t = threads, t <= 0 { throw ElboError("--threads must be a positive integer (got \(t))") }
-    try Session.evaluate(target: target, samples: k, threads: threads,
+    if let s = predictSamples, s <= 0 {
+      throw ElboError("--predict-samples must be a positive integer (got \(s))")
+    }
+    try Session.evaluate(target: target, samples: k, predictSamples: predictSamples,
+                         threads: threads,
                          communicator: communicator)
   }
 }
@@ -32,7 +39,8 @@ struct Inspect: ParsableCommand {
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Benchmarks; each prints ONE JSON line.", subcommands: [BenchVAE.self])
+    abstract: "Benchmarks; each prints ONE JSON line.",
+    subcommands: [BenchVAE.self, BenchBBBRegression.self])
 }
 
 struct BenchVAE: ParsableCommand {

@@ -11,12 +11,13 @@ extension Binarization: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Train a model.", subcommands: [TrainVAE.self])
+    abstract: "Train a model.",
+    subcommands: [TrainVAE.self, TrainBBBRegression.self, TrainBBBClassifier.self])
 }
 
 /// Flags shared by every model's training command.
 struct RunFlags: ParsableArguments {
-  @Option(help: "Training epochs.") var epochs = 10
+  @Option(help: "Training epochs (default 10; bbb-regression 500).") var epochs: Int?
   @Option(help: "GLOBAL batch size (split across ranks).") var batchSize = 100
   @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-3
   @Option(name: .customLong("adam-eps"), help: "Adam's ε.") var adamEpsilon: Float = 1e-8
@@ -63,7 +64,7 @@ struct TrainVAE: ParsableCommand {
     var o = TrainingOptions()
     o.model = "vae"
     o.data = data
-    o.epochs = flags.epochs
+    o.epochs = flags.epochs ?? 10
     o.batchSize = flags.batchSize
     o.learningRate = flags.learningRate
     o.adamEpsilon = flags.adamEpsilon

@@ -1,0 +1,207 @@
+import ElboData
+import ElboDistributed
+import ElboModels
+import Foundation
+
+/// Bayes by Backprop (or a baseline network) on the regression toy of seed 004 (§2, ex. 5):
+/// batches, noise, the KL share of each step, held-out evaluation and the predictive plot data.
+public final class BBBRegressionWorkload: Workload {
+  public static let name = "bbb-regression"
+  /// Predictions are drawn on this grid (1000 points): the seed's [0, 1] and Blundell et al.'s
+  /// Fig. 5 range, both beyond the training range [0, 0.5] on either side.
+  public static let gridRange: ClosedRange<Double> = -0.2...1.2
+  public static let gridPoints = 1000
+
+  public let model: BBBRegression
+  public let options: BBBOptions
+  public let seed: UInt64
+  public let train: RegressionToy
+  public let heldOut: RegressionToy
+  private let noise: BBBNoise
+  /// KL of the last training step (same on every rank), for `stepFields`.
+  private var lastKL = Double.nan
+
+  public var modelName: String { Self.name }
+  public var store: ParameterStore { model.store }
+  public var itemCount: Int { train.count }
+  public let termNames = ["elbo", "log_likelihood", "kl", "surprise"]
+
+  public init(options: BBBOptions, seed: UInt64) {
+    var config = BBBRegression.Config()
+    config.network = options.network
+    config.noiseStd = options.noiseStd
+    config.noiseStdInit = options.noiseStdInit
+    model = BBBRegression(config, seed: seed)
+    self.options = options
+    self.seed = seed
+    train = RegressionToy(count: options.trainPoints, seed: seed, split: .train)
+    heldOut = RegressionToy(count: options.heldOutPoints, seed: seed, split: .heldOut)
+    noise = BBBNoise(seed: seed)
+  }
+
+  public func objectiveDescription(globalBatch: Int) -> [String] {
+    let noiseText = options.noiseStd.map { "fixed σ_y = \($0)" }
+      ?? "σ_y learned (point estimate, start \(options.noiseStdInit))"
+    return ["data: y = x + 0.3 sin 2π(x+v) + 0.3 sin 4π(x+v) + v, v ~ N(0, 0.02) (variance), "
+      + "x ~ U(0, 0.5); \(train.count) training and \(heldOut.count) held-out points; network "
+      + "\(model.config.sizes.map(String.init).joined(separator: "-")) "
+      + "(\(options.network.activation.rawValue)); likelihood N(y | f(x), σ_y²), \(noiseText)"]
+      + options.describe(examples: itemCount, globalBatch: globalBatch,
+                         likelihood: "log N(y | f_w(x), σ_y²)")
+  }
+
+  public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
+    var fields = bbbStepFields(options, bayesian: model.network.bayesian != nil, step: step,
+                               examples: itemCount, globalBatch: globalBatch, lastKL: lastKL)
+    fields["noise_std"] = Double(model.noiseStd)
+    return fields
+  }
+
+  // MARK: - Training
+
+  public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
+    -> (loss: Variable?, termSums: [Double]) {
+    guard !items.isEmpty else { return (nil, [0, 0, 0, 0]) }
+    let r = items.count
+    let x = tape.tensor([r, 1]), y = tape.tensor([r, 1])
+    for (row, g) in items.enumerated() { x[row] = train.x[g]; y[row] = train.y[g] }
+    let m = max(itemCount / globalBatch, 1)
+    let share = options.kl.share(minibatch: step % m, of: m)          // π_i
+    let rowShare = Double(r) / Double(globalBatch)                    // this rank's R/B
+    let klScale = Float(options.kl.weight(step: step, stepsPerEpoch: m) * rowShare)
+    let t = model.terms(x: x, y: y, noise: noise.training(model.network, items: items,
+                                                           step: step, tape: tape),
+                        klScale: klScale, normalizer: Float(globalBatch), on: tape)
+    lastKL = t.kl ?? .nan
+    return (t.loss, bbbTermSums(t, share: share, rowShare: rowShare))
+  }
+
+  // MARK: - Evaluation
+
+  /// Predictive moments at inputs `xs` from S weight samples: per point the mean of f, the
+  /// epistemic variance Var_s f (law of total variance: Var[y|x] = σ_y² + Var_s f), and, if
+  /// `targets` are given, log (1/S) Σ_s N(y | f_s, σ_y²).
+  struct Predictive {
+    var mean: [Double]
+    var epistemicVariance: [Double]
+    var logLikelihood: [Double]
+  }
+
+  func predictive(_ xs: ArraySlice<Float>, targets: ArraySlice<Float>? = nil) -> Predictive {
+    let n = xs.count
+    let s = model.network.predictionSamples(options.predictSamples)
+    let tape = Tape(recording: false)
+    var sum = [Double](repeating: 0, count: n), sumSq = sum
+    var logLik = targets.map { _ in ImportanceSampledLogLikelihood(examples: n) }
+    let sigma = Double(model.noiseStd)
+    let logNorm = -0.5 * log(2 * Double.pi) - log(sigma)
+    for k in 0..<s {
+      tape.reset()
+      let x = tape.tensor([n, 1])
+      for (i, v) in xs.enumerated() { x[i] = v }
+      let f = model.predictMean(x: x, weightNoise: noise.prediction(model.network, sample: k,
+                                                                    tape: tape), on: tape)
+      for i in 0..<n {
+        let v = Double(f[i])
+        sum[i] += v
+        sumSq[i] += v * v
+      }
+      if let targets {
+        let lw = tape.tensor([1, n])
+        for (i, y) in targets.enumerated() {
+          let z = (Double(y) - Double(f[i])) / sigma
+          lw[i] = Float(logNorm - 0.5 * z * z)
+        }
+        logLik?.add(logWeights: lw)
+      }
+    }
+    let mean = sum.map { $0 / Double(s) }
+    let variance = zip(sumSq, mean).map { max($0 / Double(s) - $1 * $1, 0) }
+    return Predictive(mean: mean, epistemicVariance: variance,
+                      logLikelihood: logLik?.estimates ?? [])
+  }
+
+  /// The prediction grid.
+  static var grid: [Float] {
+    let r = gridRange
+    return (0..<gridPoints).map {
+      Float(r.lowerBound + (r.upperBound - r.lowerBound) * Double($0) / Double(gridPoints - 1))
+    }
+  }
+
+  /// Held-out log-likelihood, RMSE and ±2σ coverage (points inside the data range), and the
+  /// predictive standard deviation on the grid inside vs outside the data range. Sharded over
+  /// ranks (held-out points and grid points each counted once) and all-reduced.
+  public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    let rank = communicator.rank, size = communicator.size
+    let mine = Sharder.share(of: heldOut.count, rank: rank, size: size)
+    let aleatoric = Double(model.noiseStd) * Double(model.noiseStd)
+    // [Σ log p, Σ err², covered, Σ total std in, Σ total std out, Σ epi std in, Σ epi std out,
+    //  points in, points out]
+    var sums = [Double](repeating: 0, count: 9)
+    if !mine.isEmpty {
+      let p = predictive(heldOut.x[mine], targets: heldOut.y[mine])
+      for (i, g) in mine.enumerated() {
+        let err = Double(heldOut.y[g]) - p.mean[i]
+        sums[0] += p.logLikelihood[i]
+        sums[1] += err * err
+        if abs(err) <= 2 * (aleatoric + p.epistemicVariance[i]).squareRoot() { sums[2] += 1 }
+      }
+    }
+    let grid = Self.grid
+    let gridShare = Sharder.share(of: grid.count, rank: rank, size: size)
+    if !gridShare.isEmpty {
+      let p = predictive(grid[gridShare])
+      for (i, g) in gridShare.enumerated() {
+        let inside = RegressionToy.range.contains(Double(grid[g]))
+        let total = (aleatoric + p.epistemicVariance[i]).squareRoot()
+        let epistemic = p.epistemicVariance[i].squareRoot()
+        sums[inside ? 3 : 4] += total
+        sums[inside ? 5 : 6] += epistemic
+        sums[inside ? 7 : 8] += 1
+      }
+    }
+    try communicator.allreduceSum(&sums, name: "held-out evaluation")
+    let n = Double(heldOut.count)
+    let inStd = sums[3] / sums[7], outStd = sums[4] / sums[8]
+    let inEpi = sums[5] / sums[7], outEpi = sums[6] / sums[8]
+    return ["test_log_likelihood": sums[0] / n, "test_rmse": (sums[1] / n).squareRoot(),
+            "test_coverage_2sd": sums[2] / n,
+            "std_in_range": inStd, "std_out_of_range": outStd, "std_ratio_out_in": outStd / inStd,
+            "epistemic_std_in_range": inEpi, "epistemic_std_out_of_range": outEpi,
+            "epistemic_std_ratio_out_in": outEpi / inEpi, "noise_std": Double(model.noiseStd)]
+  }
+
+  // MARK: - Pictures
+
+  /// The predictive on the whole grid (rank 0, no collectives): x, mean, aleatoric and
+  /// epistemic standard deviations.
+  public func predictiveCurve() -> (x: [Double], mean: [Double], aleatoricStd: [Double],
+                                    epistemicStd: [Double]) {
+    let grid = Self.grid
+    let p = predictive(grid[...])
+    let sigma = Double(model.noiseStd)
+    return (grid.map(Double.init), p.mean, Array(repeating: sigma, count: grid.count),
+            p.epistemicVariance.map { $0.squareRoot() })
+  }
+}
+
+/// Per-rank term sums (elbo, log-likelihood, kl, surprise) of a BBB minibatch, each per example
+/// summed over the rank's rows: an example's share of the KL is π_i·KL/B, so the rank's rows
+/// carry π_i·KL·R/B (β and warm-up are weights of the loss, not of the bound that is logged).
+/// The per-step fields of a BBB train record: the effective KL weight β·λ_t·π_i, the share π_i
+/// and the full KL (nats) of the step.
+func bbbStepFields(_ o: BBBOptions, bayesian: Bool, step: Int, examples: Int, globalBatch: Int,
+                   lastKL: Double) -> [String: Double] {
+  guard bayesian else { return [:] }
+  let m = max(examples / max(globalBatch, 1), 1)
+  return ["kl_weight": o.kl.weight(step: step, stepsPerEpoch: m),
+          "kl_share": o.kl.share(minibatch: step % m, of: m), "kl_total": lastKL]
+}
+
+func bbbTermSums(_ t: BBBTerms, share: Double, rowShare: Double) -> [Double] {
+  let ll = sumDouble(t.logLikelihood)
+  let kl = (t.kl ?? 0) * share * rowShare
+  let surprise = (t.surprise ?? 0) * share * rowShare
+  return [ll - kl, ll, kl, surprise]
+}
