@@ -76,6 +76,8 @@ public enum BBBNetwork {
       let p = b.forward(x, store: store, noise: noise)
       return (p.output, p.kl, p.surprise)
     case .point(let mlp, let rate):
+      precondition(rate == 0 || noise.dropoutMasks.count == mlp.layers.count - 1,
+                   "one dropout mask per hidden layer")
       var h = x
       for (l, layer) in mlp.layers.enumerated() {
         h = layer(h, store)

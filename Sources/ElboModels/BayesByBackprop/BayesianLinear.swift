@@ -65,4 +65,9 @@ public struct BayesianLinear {
 public struct LayerPosterior {
   public let weight: FactorizedNormal
   public let bias: FactorizedNormal
+
+  public init(weight: FactorizedNormal, bias: FactorizedNormal) {
+    self.weight = weight
+    self.bias = bias
+  }
 }
