@@ -399,3 +399,61 @@ EK_CLONES void ek_scale_mixture_logpdf_backward(const float *restrict x, float g
     dx[i] -= g * 2.0f * xi * (r * h1 + (1.0f - r) * h2);
   }
 }
+
+// MARK: - Philox normals
+// Philox4x32-10 exactly as ElboTensor/Philox.swift: per round (c0, c1, c2, c3) ←
+// (hi(m1·c2) ^ c1 ^ k0, lo(m1·c2), hi(m0·c0) ^ c3 ^ k1, lo(m0·c0)), then the key is bumped by the
+// Weyl constants. Box–Muller in float: θ = 2πt is reduced on t itself (t − q/4 is exact), so
+// sin/cos only ever see |a| ≤ π/4, where the Cephes sinf/cosf polynomials are good to ~1 ulp.
+
+EK_INLINE void philox_block(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t x2,
+                            uint32_t x3, uint32_t out[4]) {
+  for (int round = 0; round < 10; round++) {
+    uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;
+    uint32_t n0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, n1 = (uint32_t)p1;
+    uint32_t n2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1, n3 = (uint32_t)p0;
+    x0 = n0; x1 = n1; x2 = n2; x3 = n3;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
+}
+
+// (r cos 2πt, r sin 2πt) for the words (a, b).
+EK_INLINE void box_muller_f(uint32_t a, uint32_t b, float *z0, float *z1) {
+  float u1 = (float)((a >> 8) + 1u) * 0x1p-24f;   // (0, 1], exact
+  float t = (float)(b >> 8) * 0x1p-24f;           // [0, 1), exact
+  float r = sqrtf(-2.0f * log_f(u1));
+  float q = nearbyintf(4.0f * t);                  // quadrant 0…4
+  float x = (t - 0.25f * q) * 6.28318530717958648f; // |x| ≤ π/4
+  float z = x * x;
+  float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x;
+  float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f)
+              * z * z - 0.5f * z + 1.0f;
+  int k = (int)q & 3;
+  // Rotate (cos x, sin x) by k quarter turns.
+  float cs = k == 0 ? c : (k == 1 ? -s : (k == 2 ? -c : s));
+  float sn = k == 0 ? s : (k == 1 ? c : (k == 2 ? -s : -c));
+  *z0 = r * cs;
+  *z1 = r * sn;
+}
+
+EK_CLONES void ek_philox_normal(uint32_t k0, uint32_t k1, uint32_t first_block, uint32_t c1,
+                                uint32_t c2, uint32_t c3, float *restrict out, long n) {
+  long full = n / 4;
+  for (long b = 0; b < full; b++) {
+    uint32_t w[4];
+    philox_block(k0, k1, first_block + (uint32_t)b, c1, c2, c3, w);
+    box_muller_f(w[0], w[1], &out[4 * b], &out[4 * b + 1]);
+    box_muller_f(w[2], w[3], &out[4 * b + 2], &out[4 * b + 3]);
+  }
+  long rest = n - 4 * full;
+  if (rest > 0) {
+    uint32_t w[4];
+    float z[4];
+    philox_block(k0, k1, first_block + (uint32_t)full, c1, c2, c3, w);
+    box_muller_f(w[0], w[1], &z[0], &z[1]);
+    box_muller_f(w[2], w[3], &z[2], &z[3]);
+    for (long i = 0; i < rest; i++) out[4 * full + i] = z[i];
+  }
+}

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Philox4x32-10, the counter-based generator of Salmon et al., "Parallel Random Numbers: As Easy
 /// as 1, 2, 3" (SC 2011), as in Random123 and JAX/PyTorch.
 ///
@@ -141,6 +143,20 @@ public struct RandomStream: Sendable {
       if i + 3 < n { out[i + 3] = z3 }
       i += 4
     }
+  }
+
+  /// Fills `out` with standard normals from the same Philox words and Box–Muller map as
+  /// `fillNormal`, computed in float by a vectorised C kernel (`ek_philox_normal`): each value
+  /// is within 1e-6·max(1, |z|) of `fillNormal`'s, about ten times faster. For draws of millions of
+  /// normals per step (Bayes-by-Backprop weight noise); the stream advances by the same blocks.
+  public mutating func fillNormalFast(_ out: UnsafeMutableBufferPointer<Float>) {
+    guard let base = out.baseAddress, out.count > 0 else { return }
+    let t = address.time
+    ek_philox_normal(philox.key.0, philox.key.1, block, address.item,
+                     UInt32(truncatingIfNeeded: t),
+                     UInt32(truncatingIfNeeded: (t >> 32) & 0xFFFF)
+                       | (UInt32(address.purpose.rawValue) << 16), base, out.count)
+    block &+= UInt32((out.count + 3) / 4)
   }
 
   /// Two independent N(0,1) from two words. u1 ∈ (0, 1] so log(u1) is finite.

@@ -22,7 +22,7 @@ struct BBBNoise {
       let eps = tape.tensor(shape)
       var rng = RandomStream(NoiseAddress(seed: seed, purpose: purpose, time: time,
                                           item: UInt32(firstItem + t)))
-      rng.fillNormal(eps.buffer)
+      rng.fillNormalFast(eps.buffer)
       return eps
     }
   }
@@ -45,7 +45,7 @@ struct BBBNoise {
       var rng = RandomStream(NoiseAddress(seed: seed, purpose: .activationNoise,
                                           time: UInt64(step), item: UInt32(g)))
       for (l, w) in widths.enumerated() {
-        rng.fillNormal(UnsafeMutableBufferPointer(start: out[l].pointer + row * w, count: w))
+        rng.fillNormalFast(UnsafeMutableBufferPointer(start: out[l].pointer + row * w, count: w))
       }
     }
     return out
