@@ -43,9 +43,11 @@ let package = Package(
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
 
-    // MARK: - 10–11. Training loop and the command
+    // MARK: - 10–11. Run outputs (plots, PNG grids, report), training loop and the command
+    .target(name: "ElboReport", dependencies: ["CZlib"]),
     .target(name: "ElboTrain",
-            dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint"],
+            dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
+                           "ElboReport"],
             swiftSettings: fast),
     .executableTarget(name: "elbo",
                       dependencies: ["ElboTrain",
@@ -60,5 +62,6 @@ let package = Package(
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain"]),
+    .testTarget(name: "ElboReportTests", dependencies: ["ElboReport", "CZlib"]),
   ]
 )
