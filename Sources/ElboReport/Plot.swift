@@ -246,7 +246,10 @@ public struct Plot {
   static func ticks(_ lo: Double, _ hi: Double, target: Int = 6) -> (values: [Double], step: Double) {
     let raw = (hi - lo) / Double(max(target - 1, 1))
     let magnitude = pow(10, floor(log10(raw)))
-    let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw * 0.999 } ?? 10 * magnitude
+    // The round step whose tick count comes closest to the target.
+    let step = [1.0, 2, 5, 10].map { $0 * magnitude }.min {
+      abs((hi - lo) / $0 - Double(target - 1)) < abs((hi - lo) / $1 - Double(target - 1))
+    }!
     var values: [Double] = []
     var t = ceil(lo / step - 1e-9) * step
     while t <= hi + step * 1e-9 && values.count < 100 {

@@ -2,6 +2,7 @@ import ElboCheckpoint
 import ElboData
 import ElboDistributed
 import ElboModels
+import ElboReport
 import Foundation
 
 /// What each `elbo` command does, from resolved options to its printed result. Kept here (not in
@@ -39,8 +40,17 @@ public enum Session {
 
   // MARK: - train
 
-  public static func train(_ options: TrainingOptions, resume: String?,
+  /// Trains `options.model` into the run directory `options.out`.
+  /// - Parameters:
+  ///   - resume: "latest" or a checkpoint path to continue from (the directory is reused).
+  ///   - overwrite: replace an earlier run in `options.out` (refused if the directory holds
+  ///     anything that is not an Elbo run's; an error together with `resume`).
+  public static func train(_ options: TrainingOptions, resume: String?, overwrite: Bool = false,
                            communicator: Communicator) throws {
+    if overwrite && resume != nil {
+      throw ElboError("--overwrite and --resume cannot be combined: --resume continues the run "
+        + "in --out, --overwrite deletes it")
+    }
     configureThreads(options.threads, communicator)
     let say = printer(communicator)
     let run = RunDirectory(path: options.out)
@@ -49,7 +59,7 @@ public enum Session {
     var problem: String? = nil
     if communicator.rank == 0 {
       do {
-        if resume == nil { try run.createForNewRun() } else { try run.ensureWritable() }
+        if resume == nil { try run.createForNewRun(overwrite: overwrite) } else { try run.ensureWritable() }
         try JSONEncoder.sorted.encode(options).write(to: URL(fileURLWithPath: run.configFile))
       } catch {
         problem = "\(error)"
@@ -60,7 +70,8 @@ public enum Session {
 
     let workload = try makeWorkload(options)
     let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
-                                run: run, say: say)
+                                run: run, say: say,
+                                progress: communicator.rank == 0 ? ProgressLine.standardOutput() : nil)
     if let resume { try loop.resume(from: resume) }
     let final = try loop.train()
     if let elbo = final["test_elbo"] {
@@ -125,6 +136,25 @@ public enum Session {
        let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
       say(String(decoding: data, as: UTF8.self))
     }
+    // Evaluating a run directory keeps the result there: in its metrics and its report.
+    if communicator.rank == 0, FileManager.default.fileExists(atPath: target + "/metrics.jsonl") {
+      try MetricsLog(path: target + "/metrics.jsonl").write(record)
+      do {
+        try RunReport.rebuild(runDirectory: target)
+        say("report: \(target)/\(RunReport.reportFile)")
+      } catch {
+        say("warning: report not rebuilt: \(error)")
+      }
+    }
+  }
+
+  // MARK: - report
+
+  /// Rebuilds a run directory's training curves (plots/) and report.html from its files:
+  /// metrics.jsonl, config.json, artifacts.json, images/ and plots/ (rank 0 writes).
+  public static func report(_ directory: String, communicator: Communicator) throws {
+    guard communicator.rank == 0 else { return }
+    for path in try RunReport.rebuild(runDirectory: directory) { print("wrote \(path)") }
   }
 
   // MARK: - inspect
