@@ -54,7 +54,8 @@ public enum TrainingCurves {
     // ii. The log-likelihood term(s).
     let llKeys = keys(train, epochs).filter { $0.hasPrefix("log_") }
     if !llKeys.isEmpty {
-      var p = Plot(title: "Log-likelihood " + llKeys.map(pretty).joined(separator: ", "),
+      let named = llKeys.map(pretty).filter { $0 != "log-likelihood" }
+      var p = Plot(title: "Log-likelihood" + (named.isEmpty ? "" : " " + named.joined(separator: ", ")),
                    xLabel: "optimizer step", yLabel: "nats per item")
       var any = false
       for k in llKeys {
