@@ -54,14 +54,14 @@ let package = Package(
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
-    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd"],
+    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
             path: "Tests/ElboTestSupport"),
     .testTarget(name: "ElboTensorTests", dependencies: ["ElboTestSupport", "ElboTensor", "CKernels"]),
     .testTarget(name: "ElboAutogradTests", dependencies: ["ElboTestSupport", "ElboProbability"]),
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),
-    .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain"]),
-    .testTarget(name: "ElboReportTests", dependencies: ["ElboReport", "CZlib"]),
+    .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport"]),
+    .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

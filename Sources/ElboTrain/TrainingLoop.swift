@@ -154,7 +154,9 @@ public final class TrainingLoop {
         epochSeconds = 0
         windowStart = Date()
       }
-      if imagesDue && step < totalSteps { outputs?.refresh(step: step, final: false) }
+      if imagesDue && step < totalSteps, let report = outputs?.refresh(step: step, final: false) {
+        say("step \(step): images, plots and \((report as NSString).lastPathComponent) redrawn")
+      }
       if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < totalSteps {
         try saveCheckpoint()
       }

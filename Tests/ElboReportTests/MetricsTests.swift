@@ -1,4 +1,5 @@
 import ElboReport
+import ElboTestSupport
 import Foundation
 import XCTest
 
