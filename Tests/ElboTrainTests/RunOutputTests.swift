@@ -163,6 +163,14 @@ final class RunOutputTests: XCTestCase {
     XCTAssertTrue(fm.fileExists(atPath: dir + "/report.html"))
     XCTAssertTrue(fm.fileExists(atPath: dir + "/plots/free_energy.svg"))
 
+    // `elbo eval` of a run directory keeps its record there, and the report shows it.
+    let e = try ElboProcess.run(["eval", dir, "--k", "2"])
+    XCTAssertEqual(e.status, 0, e.stderr)
+    let log = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)
+    XCTAssertTrue(log.split(separator: "\n").last?.contains("\"kind\":\"eval\"") ?? false, log)
+    let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+    XCTAssertTrue(html.contains("Evaluation (elbo eval)") && html.contains("test_log_likelihood"))
+
     func expectError(_ args: [String], _ mention: String) throws {
       let r = try ElboProcess.run(args)
       XCTAssertNotEqual(r.status, 0, "expected failure for \(args)")
@@ -173,10 +181,10 @@ final class RunOutputTests: XCTestCase {
     try expectError(["report", root + "/missing"], "\(root)/missing: no such run directory")
     try fm.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
     try expectError(["report", root + "/empty"], "\(root)/empty/metrics.jsonl: no such file")
-    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/metrics.jsonl"))
-    log.seekToEndOfFile()
-    log.write(Data("{\"kind\": \"train\", \"step\": \n".utf8))
-    try log.close()
-    try expectError(["report", dir], "\(dir)/metrics.jsonl: line 3 is not a JSON object")
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/metrics.jsonl"))
+    handle.seekToEndOfFile()
+    handle.write(Data("{\"kind\": \"train\", \"step\": \n".utf8))
+    try handle.close()
+    try expectError(["report", dir], "\(dir)/metrics.jsonl: line 4 is not a JSON object")
   }
 }
