@@ -43,22 +43,25 @@ let package = Package(
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
 
-    // MARK: - 10–11. Training loop and the command
+    // MARK: - 10–11. Run outputs (plots, PNG grids, report), training loop and the command
+    .target(name: "ElboReport", dependencies: ["CZlib"]),
     .target(name: "ElboTrain",
-            dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint"],
+            dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
+                           "ElboReport"],
             swiftSettings: fast),
     .executableTarget(name: "elbo",
                       dependencies: ["ElboTrain",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
-    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd"],
+    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
             path: "Tests/ElboTestSupport"),
     .testTarget(name: "ElboTensorTests", dependencies: ["ElboTestSupport", "ElboTensor", "CKernels"]),
     .testTarget(name: "ElboAutogradTests", dependencies: ["ElboTestSupport", "ElboProbability"]),
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),
-    .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain"]),
+    .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport"]),
+    .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

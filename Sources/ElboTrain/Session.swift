@@ -2,6 +2,7 @@ import ElboCheckpoint
 import ElboData
 import ElboDistributed
 import ElboModels
+import ElboReport
 import Foundation
 
 /// What each `elbo` command does, from resolved options to its printed result. Kept here (not in
@@ -44,8 +45,17 @@ public enum Session {
 
   // MARK: - train
 
-  public static func train(_ options: TrainingOptions, resume: String?,
+  /// Trains `options.model` into the run directory `options.out`.
+  /// - Parameters:
+  ///   - resume: "latest" or a checkpoint path to continue from (the directory is reused).
+  ///   - overwrite: replace an earlier run in `options.out` (refused if the directory holds
+  ///     anything that is not an Elbo run's; an error together with `resume`).
+  public static func train(_ options: TrainingOptions, resume: String?, overwrite: Bool = false,
                            communicator: Communicator) throws {
+    if overwrite && resume != nil {
+      throw ElboError("--overwrite and --resume cannot be combined: --resume continues the run "
+        + "in --out, --overwrite deletes it")
+    }
     configureThreads(options.threads, communicator)
     let say = printer(communicator)
     let run = RunDirectory(path: options.out)
@@ -54,7 +64,7 @@ public enum Session {
     var problem: String? = nil
     if communicator.rank == 0 {
       do {
-        if resume == nil { try run.createForNewRun() } else { try run.ensureWritable() }
+        if resume == nil { try run.createForNewRun(overwrite: overwrite) } else { try run.ensureWritable() }
         try JSONEncoder.sorted.encode(options).write(to: URL(fileURLWithPath: run.configFile))
       } catch {
         problem = "\(error)"
@@ -65,7 +75,8 @@ public enum Session {
 
     let workload = try makeWorkload(options)
     let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
-                                run: run, say: say)
+                                run: run, say: say,
+                                progress: communicator.rank == 0 ? ProgressLine.standardOutput() : nil)
     if let resume { try loop.resume(from: resume) }
     let final = try loop.train()
     if let elbo = final["test_elbo"] {
@@ -116,13 +127,14 @@ public enum Session {
     }
     switch state.model {
     case "vae":
-      try evaluateVAE(options, state: state, path: path, samples: samples,
+      try evaluateVAE(options, state: state, path: path, target: target, samples: samples,
                       communicator: communicator)
     case BBBRegressionWorkload.name, BBBClassifierWorkload.name:
       if let s = predictSamples { options.bbb.predictSamples = s }
       let workload = try makeWorkload(options)
       try StoredTensors(state).restoreParameters(of: workload.store)
-      try evaluateTestMetrics(workload, state: state, path: path, communicator: communicator)
+      try evaluateTestMetrics(workload, state: state, path: path, target: target,
+                              communicator: communicator)
     default:
       throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae', "
         + "'\(BBBRegressionWorkload.name)' and '\(BBBClassifierWorkload.name)'")
@@ -131,7 +143,7 @@ public enum Session {
 
   /// The workload's own test-set evaluation (collective), printed as a line and a JSON record.
   static func evaluateTestMetrics(_ workload: Workload, state: CheckpointState, path: String,
-                                  communicator: Communicator) throws {
+                                  target: String, communicator: Communicator) throws {
     let say = printer(communicator)
     let t0 = Date()
     let metrics = try workload.evaluate(epoch: Int(state.epoch), communicator: communicator)
@@ -145,10 +157,11 @@ public enum Session {
        let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
       say(String(decoding: data, as: UTF8.self))
     }
+    try keepInRun(record, target: target, communicator: communicator)
   }
 
   static func evaluateVAE(_ options: TrainingOptions, state: CheckpointState, path: String,
-                          samples: Int, communicator: Communicator) throws {
+                          target: String, samples: Int, communicator: Communicator) throws {
     let say = printer(communicator)
     let workload = try vaeWorkload(options)
     try StoredTensors(state).restoreParameters(of: workload.store)
@@ -168,6 +181,31 @@ public enum Session {
        let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
       say(String(decoding: data, as: UTF8.self))
     }
+    try keepInRun(record, target: target, communicator: communicator)
+  }
+
+  /// Evaluating a run directory keeps the result there: in its metrics and its report.
+  static func keepInRun(_ record: [String: Any], target: String,
+                        communicator: Communicator) throws {
+    let say = printer(communicator)
+    if communicator.rank == 0, FileManager.default.fileExists(atPath: target + "/metrics.jsonl") {
+      try MetricsLog(path: target + "/metrics.jsonl").write(record)
+      do {
+        try RunReport.rebuild(runDirectory: target)
+        say("report: \(target)/\(RunReport.reportFile)")
+      } catch {
+        say("warning: report not rebuilt: \(error)")
+      }
+    }
+  }
+
+  // MARK: - report
+
+  /// Rebuilds a run directory's training curves (plots/) and report.html from its files:
+  /// metrics.jsonl, config.json, artifacts.json, images/ and plots/ (rank 0 writes).
+  public static func report(_ directory: String, communicator: Communicator) throws {
+    guard communicator.rank == 0 else { return }
+    for path in try RunReport.rebuild(runDirectory: directory) { print("wrote \(path)") }
   }
 
   // MARK: - inspect

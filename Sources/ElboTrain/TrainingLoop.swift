@@ -24,14 +24,25 @@ public final class TrainingLoop {
   private var consecutiveNonFinite = 0
   /// Printed lines go here (rank 0 only).
   private let say: (String) -> Void
+  /// The live progress line (rank 0, stdout a terminal); nil: plain periodic lines instead.
+  private let progress: ProgressLine?
+  /// Images, plots and report.html (rank 0 only).
+  private let outputs: RunOutputs?
 
+  /// - Parameter progress: a terminal line to draw progress on (used on rank 0 only); without
+  ///   one, progress is printed as a plain line every `logEvery` steps.
   public init(options: TrainingOptions, workload: Workload, communicator: Communicator,
-              run: RunDirectory, say: @escaping (String) -> Void) throws {
+              run: RunDirectory, say: @escaping (String) -> Void,
+              progress: ProgressLine? = nil) throws {
     self.options = options
     self.workload = workload
     self.communicator = communicator
     self.run = run
-    self.say = communicator.rank == 0 ? say : { _ in }
+    let bar = communicator.rank == 0 ? progress : nil
+    self.progress = bar
+    // A printed line first erases the progress line, which is redrawn at the next step.
+    self.say = communicator.rank == 0 ? { bar?.clear(); say($0) } : { _ in }
+    outputs = communicator.rank == 0 ? RunOutputs(run: run, workload: workload, say: self.say) : nil
     optimizer = Adam(parameterCount: workload.store.count, learningRate: options.learningRate,
                      epsilon: options.adamEpsilon)
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
@@ -72,6 +83,9 @@ public final class TrainingLoop {
     var epochExamples = 0
     var epochSeconds = 0.0
     var lastEval: [String: Double] = [:]
+    // For the progress line: steps and time since this process started training.
+    let startStep = step, started = Date()
+    var lastF: Double? = nil
     sayHeader()
 
     while step < totalSteps {
@@ -103,10 +117,22 @@ public final class TrainingLoop {
       for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b
       epochExamples += b
+      if let progress {
+        let seconds = Date().timeIntervalSince(windowStart)
+        let f = windowExamples > 0 ? -window[0] / Double(windowExamples) : lastF
+        let perStep = Date().timeIntervalSince(started) / Double(step - startStep)
+        progress.update(force: step == totalSteps) { width in
+          ProgressBar.render(epoch: epoch + 1, epochs: (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch,
+                             step: step, totalSteps: totalSteps, secondsPerStep: perStep,
+                             examplesPerSecond: seconds > 0 ? Double(windowExamples) / seconds : nil,
+                             loss: f, width: width)
+        }
+      }
       if step % options.logEvery == 0 || step == totalSteps || step % stepsPerEpoch == 0 {
         let seconds = Date().timeIntervalSince(windowStart)
         epochSeconds += seconds
         logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch)
+        lastF = -window[0] / Double(max(windowExamples, 1))
         window = [Double](repeating: 0, count: terms.count)
         windowExamples = 0
         windowStart = Date()
@@ -128,12 +154,23 @@ public final class TrainingLoop {
         epochSeconds = 0
         windowStart = Date()
       }
+      if imagesDue && step < totalSteps, let report = outputs?.refresh(step: step, final: false) {
+        say("step \(step): images, plots and \((report as NSString).lastPathComponent) redrawn")
+      }
       if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < totalSteps {
         try saveCheckpoint()
       }
     }
+    progress?.finish()
     try saveCheckpoint()
+    if let report = outputs?.refresh(step: step, final: true) { say("report: \(report)") }
     return lastEval
+  }
+
+  /// Whether images, plots and the report are redrawn after the step just taken: every
+  /// `imageEvery` steps, or at each epoch end (after its evaluation is logged) when 0.
+  private var imagesDue: Bool {
+    options.imageEvery > 0 ? step % options.imageEvery == 0 : step % stepsPerEpoch == 0
   }
 
   // MARK: - Non-finite guard
@@ -159,8 +196,10 @@ public final class TrainingLoop {
   /// Skips the step (parameters untouched) or stops, the same way on every rank.
   private func handleNonFinite(_ term: String, epoch: Int) throws {
     consecutiveNonFinite += 1
-    log.write(["kind": "nonfinite", "step": step, "epoch": epoch, "term": term])
+    log.write(["kind": "nonfinite", "step": step, "epoch": epoch + 1, "term": term])
     if consecutiveNonFinite > options.nonFiniteSkips {
+      // The curves up to here are what one looks at next: draw them before stopping.
+      outputs?.refresh(step: step, final: true)
       throw ElboError("non-finite \(term) at step \(step + 1) (epoch \(epoch + 1)); stopped before it "
         + "reached the parameters. The last checkpoint is intact. Try a lower --lr, or "
         + "--nonfinite-skips N to skip up to N such steps")
@@ -182,12 +221,15 @@ public final class TrainingLoop {
 
   private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int) {
     let n = Double(max(examples, 1))
-    var rec: [String: Any] = ["kind": "train", "step": step, "epoch": epoch,
+    // "epoch" is 1-based in every record, as in the printed lines.
+    var rec: [String: Any] = ["kind": "train", "step": step, "epoch": epoch + 1,
                               "examples_per_second": Double(examples) / max(seconds, 1e-9)]
     for (name, v) in zip(workload.termNames, w) { rec[name] = v / n }
     rec["neg_elbo"] = -w[0] / n
     for (k, v) in workload.stepFields(step: step - 1, globalBatch: options.batchSize) { rec[k] = v }
     log.write(rec)
+    // On a terminal the progress line shows this; logs and pipes get a line per window.
+    guard progress == nil else { return }
     let terms = zip(workload.termNames.dropFirst(), w.dropFirst())
       .map { "\($0) \(fmt($1 / n))" }.joined(separator: "  ")
     say("step \(step)/\(totalSteps)  epoch \(epoch + 1)  F=−ELBO \(fmt(-w[0] / n))  \(terms)  "

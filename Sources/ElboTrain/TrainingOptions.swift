@@ -32,6 +32,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var nonFiniteSkips = 0
   /// Steps between cross-rank parameter checksums (silent-divergence detector).
   public var checksumEvery = 500
+  /// Refresh images/, plots/ and report.html every this many steps (0: at each epoch end);
+  /// always at the end of training too.
+  public var imageEvery = 0
 
   public init() {}
 
@@ -50,6 +53,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     try get(.keep, &keep)
     maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
     try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
+    try get(.imageEvery, &imageEvery)
   }
 
   /// Checks values a flag parser cannot; the message names the flag.
@@ -65,6 +69,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     try positive(logEvery, "--log-every")
     try positive(keep, "--keep")
     if checkpointEvery < 0 { throw ElboError("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
+    if imageEvery < 0 { throw ElboError("--image-every must be ≥ 0 (got \(imageEvery))") }
     if let t = threads { try positive(t, "--threads") }
     if let m = maxSteps { try positive(m, "--max-steps") }
     if !(adamEpsilon > 0) || !adamEpsilon.isFinite {

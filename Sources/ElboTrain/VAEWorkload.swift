@@ -1,6 +1,7 @@
 import ElboData
 import ElboDistributed
 import ElboModels
+import ElboReport
 
 /// How pixel intensities in [0, 1] become binary observations.
 public enum Binarization: String, Codable, Sendable, CaseIterable {
@@ -204,6 +205,70 @@ public final class VAEWorkload: Workload {
     }
     let total = try communicator.allreduceSum(sum, name: "log-likelihood evaluation")
     return total / Double(test.count)
+  }
+}
+
+// MARK: - Pictures (seed 004, 3.f.iv)
+
+extension VAEWorkload {
+  /// Training images shown beside their reconstructions, and prior samples shown.
+  static let imageColumns = 8, reconstructionRows = 2, sampleRows = 8
+  /// The `time` of the prior samples' noise address: fixed, so that every grid shows the same
+  /// z's decoded by the current decoder and successive grids are comparable. (Evaluation noise
+  /// uses time = epoch and 2⁴⁸ − 1; 2⁴⁷ is far from both.)
+  static let sampleNoiseTime: UInt64 = 1 << 47
+
+  /// Two grids, computed on a tape of their own that records nothing (so the training tape,
+  /// the gradients and every random stream of training are untouched):
+  ///  - reconstructions.png: rows of 8 training images (the same ones every time),
+  ///    each followed by a row of their reconstructions σ(decoder(μ(x))) from the posterior mean;
+  ///  - samples.png: 64 decoder means σ(decoder(z)) for z ~ N(0, I) with a fixed noise address.
+  public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
+    let cols = VAEWorkload.imageColumns, d = train.dimension, l = model.config.latent
+    let shown = min(cols * VAEWorkload.reconstructionRows, train.count)
+    let tape = Tape(recording: false)
+
+    // Reconstructions of `shown` training images spread evenly over the set (a set sorted by
+    // class then shows several classes), as the model sees them.
+    let picked = (0..<shown).map { $0 * (train.count / shown) }
+    let x = tape.tensor([shown, d])
+    for (r, i) in picked.enumerated() {
+      for j in 0..<d { x.pointer[r * d + j] = trainPixels[i * d + j] }
+    }
+    let mean = model.posterior(tape.constant(x)).mean.value           // [shown, L]
+    let reconstructed = model.decode(mean, on: tape)                  // [shown, D]
+    func tile(_ t: Tensor, _ r: Int) -> [Float] {
+      Array(UnsafeBufferPointer(start: t.pointer + r * d, count: d))
+    }
+    var tiles: [[Float]] = []
+    for rowStart in stride(from: 0, to: shown, by: cols) {
+      let row = rowStart..<min(rowStart + cols, shown)
+      for r in row { tiles.append(tile(x, r)) }
+      for r in row { tiles.append(tile(reconstructed, r)) }
+    }
+    let reconstructions = PNG.grid(tiles, imageWidth: train.cols, imageHeight: train.rows,
+                                   columns: cols)
+
+    // Decoder means at fixed z ~ N(0, I).
+    let n = cols * VAEWorkload.sampleRows
+    let z = tape.tensor([n, l])
+    for i in 0..<n {
+      var rng = RandomStream(NoiseAddress(seed: seed, purpose: .evaluation,
+                                          time: VAEWorkload.sampleNoiseTime, item: UInt32(i)))
+      rng.fillNormal(UnsafeMutableBufferPointer(start: z.pointer + i * l, count: l))
+    }
+    let means = model.decode(z, on: tape)                             // [n, D]
+    let samples = PNG.grid((0..<n).map { tile(means, $0) }, imageWidth: train.cols, imageHeight: train.rows, columns: cols)
+    return [
+      Artifact(fileName: "reconstructions.png",
+               caption: "Training images (odd rows) and their reconstructions σ(decoder(μ(x))) "
+                 + "from the posterior mean (the row below each)",
+               content: .png(reconstructions)),
+      Artifact(fileName: "samples.png",
+               caption: "Decoder means σ(decoder(z)) for 64 draws z ~ N(0, I) from the prior, "
+                 + "the same draws every time",
+               content: .png(samples)),
+    ]
   }
 }
 

@@ -15,6 +15,7 @@ struct Elbo: ParsableCommand {
         elbo eval runs/vae --k 5000                     # test log-likelihood in nats
         elbo bench vae --threads 1                      # one JSON line of speed figures
         elbo inspect runs/vae/checkpoints/latest        # what a checkpoint holds
+        elbo report runs/vae                            # redraw plots/ and report.html
       """,
-    subcommands: [Train.self, Eval.self, Bench.self, Inspect.self])
+    subcommands: [Train.self, Eval.self, Report.self, Bench.self, Inspect.self])
 }

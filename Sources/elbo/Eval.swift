@@ -25,6 +25,24 @@ struct Eval: ParsableCommand {
   }
 }
 
+struct Report: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Rebuild a run directory's plots and report.html from its files.",
+    discussion: """
+      Reads metrics.jsonl, config.json, artifacts.json, images/*.png and plots/*.svg; writes
+      the training curves into plots/ and one self-contained report.html (inline SVG, PNGs as
+      data: URLs, nothing fetched). Training writes both as it goes; this redraws them after
+      the fact, e.g. after `elbo eval` or for a run copied from a cluster.
+      """)
+
+  @Argument(help: "A run directory (the --out of `elbo train`).")
+  var runDirectory: String
+
+  func run() throws {
+    try Session.report(runDirectory, communicator: communicator)
+  }
+}
+
 struct Inspect: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print what a checkpoint holds: model, counters, config, tensors.")

@@ -23,7 +23,8 @@ struct RunFlags: ParsableArguments {
   @Option(name: .customLong("adam-eps"), help: "Adam's ε.") var adamEpsilon: Float = 1e-8
   @Option(help: "Seed: initialisation, shuffling and all noise derive from it.")
   var seed: UInt64 = 0
-  @Option(help: "Run directory (must be new or empty unless --resume).") var out: String?
+  @Option(help: "Run directory (must be new or empty unless --resume or --overwrite).")
+  var out: String?
   @Option(help: "OpenBLAS threads per rank (default: cores per node ÷ ranks per node).")
   var threads: Int?
   @Option(help: "Log a progress line and a metrics record every N steps.") var logEvery = 100
@@ -37,6 +38,34 @@ struct RunFlags: ParsableArguments {
   @Option(name: .customLong("nonfinite-skips"),
           help: "Consecutive non-finite steps to skip before stopping (default 0: stop).")
   var nonFiniteSkips = 0
+  @Option(help: "Redraw images/, plots/ and report.html every N steps (0: at each epoch end).")
+  var imageEvery = 0
+  @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
+  var overwrite = false
+
+  /// Copies the flags every model shares into `o`.
+  /// A flag left out keeps the value already in `o` (the model's default).
+  func apply(to o: inout TrainingOptions) {
+    if let epochs { o.epochs = epochs }
+    o.batchSize = batchSize
+    o.learningRate = learningRate
+    o.adamEpsilon = adamEpsilon
+    o.seed = seed
+    o.out = out ?? "runs/\(o.model)-\(timestamp())"
+    o.threads = threads
+    o.logEvery = logEvery
+    o.checkpointEvery = checkpointEvery
+    o.keep = keep
+    o.maxSteps = maxSteps
+    o.nonFiniteSkips = nonFiniteSkips
+    o.imageEvery = imageEvery
+  }
+
+  /// Validates `o` and trains it, honouring --resume and --overwrite.
+  func train(_ o: TrainingOptions) throws {
+    try o.validate()
+    try Session.train(o, resume: resume, overwrite: overwrite, communicator: communicator)
+  }
 }
 
 struct TrainVAE: ParsableCommand {
@@ -63,12 +92,8 @@ struct TrainVAE: ParsableCommand {
   func run() throws {
     var o = TrainingOptions()
     o.model = "vae"
+    flags.apply(to: &o)
     o.data = data
-    o.epochs = flags.epochs ?? 10
-    o.batchSize = flags.batchSize
-    o.learningRate = flags.learningRate
-    o.adamEpsilon = flags.adamEpsilon
-    o.seed = flags.seed
     o.binarize = binarize
     o.vae.latent = latent
     o.vae.hidden = hidden
@@ -76,15 +101,7 @@ struct TrainVAE: ParsableCommand {
     o.vae.activation = activation
     o.vae.objective = objective
     o.vae.samples = k
-    o.out = flags.out ?? "runs/vae-\(timestamp())"
-    o.threads = flags.threads
-    o.logEvery = flags.logEvery
-    o.checkpointEvery = flags.checkpointEvery
-    o.keep = flags.keep
-    o.maxSteps = flags.maxSteps
-    o.nonFiniteSkips = flags.nonFiniteSkips
-    try o.validate()
-    try Session.train(o, resume: flags.resume, communicator: communicator)
+    try flags.train(o)
   }
 }
 

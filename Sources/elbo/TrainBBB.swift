@@ -58,25 +58,6 @@ struct BBBFlags: ParsableArguments {
   }
 }
 
-extension RunFlags {
-  /// Copies the shared run flags into `o`.
-  func apply(to o: inout TrainingOptions, model: String, defaultEpochs: Int) {
-    o.model = model
-    o.epochs = epochs ?? defaultEpochs
-    o.batchSize = batchSize
-    o.learningRate = learningRate
-    o.adamEpsilon = adamEpsilon
-    o.seed = seed
-    o.out = out ?? "runs/\(model)-\(timestamp())"
-    o.threads = threads
-    o.logEvery = logEvery
-    o.checkpointEvery = checkpointEvery
-    o.keep = keep
-    o.maxSteps = maxSteps
-    o.nonFiniteSkips = nonFiniteSkips
-  }
-}
-
 struct TrainBBBRegression: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bbb-regression",
@@ -98,15 +79,16 @@ struct TrainBBBRegression: ParsableCommand {
 
   func run() throws {
     var o = TrainingOptions()
-    flags.apply(to: &o, model: BBBRegressionWorkload.name, defaultEpochs: 500)
+    o.model = BBBRegressionWorkload.name
+    o.epochs = 500
+    flags.apply(to: &o)
     o.data = "regression-toy"
     o.bbb = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100)
     o.bbb.noiseStd = noiseStd
     o.bbb.noiseStdInit = noiseStdInit
     o.bbb.trainPoints = points
     o.bbb.heldOutPoints = heldoutPoints
-    try o.validate()
-    try Session.train(o, resume: flags.resume, communicator: communicator)
+    try flags.train(o)
   }
 }
 
@@ -127,11 +109,11 @@ struct TrainBBBClassifier: ParsableCommand {
 
   func run() throws {
     var o = TrainingOptions()
-    flags.apply(to: &o, model: BBBClassifierWorkload.name, defaultEpochs: 10)
+    o.model = BBBClassifierWorkload.name
+    flags.apply(to: &o)
     o.data = data
     o.bbb = bbb.options(hidden: 400, prior: .scaleMixture, predictSamples: 10)
-    try o.validate()
-    try Session.train(o, resume: flags.resume, communicator: communicator)
+    try flags.train(o)
   }
 }
 

@@ -25,6 +25,8 @@ final class BadInputTests: XCTestCase {
     try expectOneLineError(["train", "vae", "--batch-size", "0", "--out", out + "/a"],
                            mentions: ["--batch-size"])
     try expectOneLineError(["train", "vae", "--k", "-1", "--out", out + "/b"], mentions: ["--k"])
+    try expectOneLineError(["train", "vae", "--image-every", "-1", "--out", out + "/c"],
+                           mentions: ["--image-every"])
     try expectOneLineError(["eval", out, "--k", "0"], mentions: ["--k"])
     try expectOneLineError(["train", "vae", "--epochs", "abc"], mentions: ["--epochs"])
   }

@@ -33,15 +33,19 @@ enum ElboProcess {
   @discardableResult
   static func run(_ args: [String], ranks: Int = 1, timeout: Double = 300,
                   onStart: ((Process) -> Void)? = nil) throws -> Result {
+    if ranks == 1 { return try runTool(binary, args, timeout: timeout, onStart: onStart) }
+    return try runTool("/usr/bin/env", ["mpirun", "--oversubscribe", "--bind-to", "none", "-np",
+                                        "\(ranks)", binary] + args,
+                       timeout: timeout, onStart: onStart)
+  }
+
+  /// Runs any program with the environment above (a browser, `script`, …).
+  @discardableResult
+  static func runTool(_ executable: String, _ args: [String], timeout: Double = 300,
+                      onStart: ((Process) -> Void)? = nil) throws -> Result {
     let p = Process()
-    if ranks == 1 {
-      p.executableURL = URL(fileURLWithPath: binary)
-      p.arguments = args
-    } else {
-      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      p.arguments = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "\(ranks)",
-                     binary] + args
-    }
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
     p.environment = environment
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
