@@ -1,6 +1,7 @@
 import ElboData
 import ElboDistributed
 import ElboModels
+import ElboReport
 import Foundation
 
 /// Bayes by Backprop (or a baseline network) on the regression toy of seed 004 (§2, ex. 5):
@@ -173,6 +174,43 @@ public final class BBBRegressionWorkload: Workload {
   }
 
   // MARK: - Pictures
+
+  /// `predictive.svg`: the predictive mean with ±2σ bands of the total and the epistemic
+  /// standard deviation, beside the noise-free curve, E[y|x] and the training points;
+  /// `predictive_std.svg`: the standard deviation and its two components against x.
+  public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
+    let c = predictiveCurve()
+    let total = zip(c.aleatoricStd, c.epistemicStd).map { ($0 * $0 + $1 * $1).squareRoot() }
+    let s = model.network.predictionSamples(options.predictSamples)
+    var p = Plot(title: "Predictive at step \(step): mean ± 2σ, S = \(s) weight samples",
+                 xLabel: "x (training data in [0, 0.5])", yLabel: "y")
+    p.band("±2σ total = ±2√(σ_y² + Var_w f)", x: c.x,
+           lower: zip(c.mean, total).map { $0 - 2 * $1 }, upper: zip(c.mean, total).map { $0 + 2 * $1 })
+    p.band("±2σ epistemic = ±2√Var_w f", x: c.x,
+           lower: zip(c.mean, c.epistemicStd).map { $0 - 2 * $1 },
+           upper: zip(c.mean, c.epistemicStd).map { $0 + 2 * $1 })
+    p.points("training data", x: train.x.map(Double.init), y: train.y.map(Double.init))
+    p.line("predictive mean", x: c.x, y: c.mean)
+    p.line("E[y | x]", x: c.x, y: c.x.map(RegressionToy.conditionalMean), dashed: true)
+    p.line("noise-free curve (v = 0)", x: c.x, y: c.x.map { RegressionToy.curve($0, v: 0) },
+           dashed: true)
+    var q = Plot(title: "Predictive standard deviation at step \(step) (law of total variance)",
+                 xLabel: "x (training data in [0, 0.5])", yLabel: "standard deviation")
+    q.line("total √(σ_y² + Var_w f)", x: c.x, y: total)
+    q.line("aleatoric σ_y", x: c.x, y: c.aleatoricStd, dashed: true)
+    q.line("epistemic √Var_w f", x: c.x, y: c.epistemicStd)
+    return [
+      Artifact(fileName: "predictive.svg",
+               caption: "Predictions on 1000 points over and beyond the data range: mean and "
+                 + "±2 standard deviations of the total predictive (aleatoric σ_y² plus the "
+                 + "epistemic variance of f over weight samples) and of the epistemic part alone",
+               content: .svg(p.svg())),
+      Artifact(fileName: "predictive_std.svg",
+               caption: "Total predictive standard deviation and its aleatoric and epistemic "
+                 + "components against x",
+               content: .svg(q.svg())),
+    ]
+  }
 
   /// The predictive on the whole grid (rank 0, no collectives): x, mean, aleatoric and
   /// epistemic standard deviations.

@@ -142,10 +142,13 @@ public final class TrainingLoop {
                                                  name: "parameters")
       }
       if step % stepsPerEpoch == 0 {
-        lastEval = try workload.evaluate(epoch: epoch, communicator: communicator)
+        // Held-out evaluation every `evalEvery` epochs and after the last step (same decision
+        // on every rank: it is collective).
+        let evalDue = (epoch + 1) % options.evalEvery == 0 || step == totalSteps
+        if evalDue { lastEval = try workload.evaluate(epoch: epoch, communicator: communicator) }
         // The epoch's training averages (over the steps this process ran) beside the test ones.
         let n = Double(max(epochExamples, 1))
-        var record = lastEval
+        var record = evalDue ? lastEval : [:]
         for (name, v) in zip(terms, epochSums) { record["train_\(name)"] = v / n }
         record["train_examples_per_second"] = Double(epochExamples) / max(epochSeconds, 1e-9)
         logEpoch(epoch: epoch, metrics: record)

@@ -35,6 +35,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Refresh images/, plots/ and report.html every this many steps (0: at each epoch end);
   /// always at the end of training too.
   public var imageEvery = 0
+  /// Evaluate on held-out data every this many epochs (and always after the last step).
+  public var evalEvery = 1
 
   public init() {}
 
@@ -53,7 +55,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     try get(.keep, &keep)
     maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
     try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
-    try get(.imageEvery, &imageEvery)
+    try get(.imageEvery, &imageEvery); try get(.evalEvery, &evalEvery)
   }
 
   /// Checks values a flag parser cannot; the message names the flag.
@@ -70,6 +72,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     try positive(keep, "--keep")
     if checkpointEvery < 0 { throw ElboError("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
     if imageEvery < 0 { throw ElboError("--image-every must be ≥ 0 (got \(imageEvery))") }
+    try positive(evalEvery, "--eval-every")
     if let t = threads { try positive(t, "--threads") }
     if let m = maxSteps { try positive(m, "--max-steps") }
     if !(adamEpsilon > 0) || !adamEpsilon.isFinite {

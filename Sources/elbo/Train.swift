@@ -19,7 +19,8 @@ struct Train: ParsableCommand {
 struct RunFlags: ParsableArguments {
   @Option(help: "Training epochs (default 10; bbb-regression 500).") var epochs: Int?
   @Option(help: "GLOBAL batch size (split across ranks).") var batchSize = 100
-  @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-3
+  @Option(name: .customLong("lr"), help: "Adam learning rate (default 1e-3; bbb-regression 1e-2).")
+  var learningRate: Float?
   @Option(name: .customLong("adam-eps"), help: "Adam's ε.") var adamEpsilon: Float = 1e-8
   @Option(help: "Seed: initialisation, shuffling and all noise derive from it.")
   var seed: UInt64 = 0
@@ -38,8 +39,12 @@ struct RunFlags: ParsableArguments {
   @Option(name: .customLong("nonfinite-skips"),
           help: "Consecutive non-finite steps to skip before stopping (default 0: stop).")
   var nonFiniteSkips = 0
-  @Option(help: "Redraw images/, plots/ and report.html every N steps (0: at each epoch end).")
-  var imageEvery = 0
+  @Option(help: ArgumentHelp("Redraw images/, plots/ and report.html every N steps (0: at each "
+    + "epoch end; default 0, bbb-regression 1000)."))
+  var imageEvery: Int?
+  @Option(help: ArgumentHelp("Evaluate on held-out data every N epochs and after the last step "
+    + "(default 1; bbb-regression 10)."))
+  var evalEvery: Int?
   @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
   var overwrite = false
 
@@ -48,7 +53,7 @@ struct RunFlags: ParsableArguments {
   func apply(to o: inout TrainingOptions) {
     if let epochs { o.epochs = epochs }
     o.batchSize = batchSize
-    o.learningRate = learningRate
+    if let learningRate { o.learningRate = learningRate }
     o.adamEpsilon = adamEpsilon
     o.seed = seed
     o.out = out ?? "runs/\(o.model)-\(timestamp())"
@@ -58,7 +63,8 @@ struct RunFlags: ParsableArguments {
     o.keep = keep
     o.maxSteps = maxSteps
     o.nonFiniteSkips = nonFiniteSkips
-    o.imageEvery = imageEvery
+    if let imageEvery { o.imageEvery = imageEvery }
+    if let evalEvery { o.evalEvery = evalEvery }
   }
 
   /// Validates `o` and trains it, honouring --resume and --overwrite.

@@ -31,14 +31,15 @@ struct BBBFlags: ParsableArguments {
     + "regression 100, classifier 10)."))
   var predictSamples: Int?
   @Option(help: ArgumentHelp("KL share per minibatch: uniform (1/M, KL/N per example) "
-    + "or blundell (2^(M−i)/(2^M − 1))."))
-  var klShare: KLWeighting.Share = .uniform
+    + "or blundell (2^(M−i)/(2^M − 1)) (default: regression uniform, classifier blundell)."))
+  var klShare: KLWeighting.Share?
   @Option(help: "β: weight of the KL term (1 = the ELBO).") var beta: Float = 1
   @Option(help: "Linear KL warm-up over this many optimizer steps (0: none).") var klWarmup = 0
 
   /// The options these flags give, with the command's defaults where a flag was not given.
   func options(hidden defaultHidden: Int, prior defaultPrior: WeightPriorConfig.Kind,
-               predictSamples defaultS: Int) -> BBBOptions {
+               predictSamples defaultS: Int, klShare defaultShare: KLWeighting.Share)
+    -> BBBOptions {
     var o = BBBOptions()
     o.network.variant = variant
     o.network.hidden = hidden ?? defaultHidden
@@ -53,7 +54,7 @@ struct BBBFlags: ParsableArguments {
     o.network.rhoInit = rhoInit
     o.network.dropout = dropout
     o.predictSamples = predictSamples ?? defaultS
-    o.kl = KLWeighting(share: klShare, beta: beta, warmupSteps: klWarmup)
+    o.kl = KLWeighting(share: klShare ?? defaultShare, beta: beta, warmupSteps: klWarmup)
     return o
   }
 }
@@ -80,10 +81,15 @@ struct TrainBBBRegression: ParsableCommand {
   func run() throws {
     var o = TrainingOptions()
     o.model = BBBRegressionWorkload.name
+    // 1000 points make 10 steps per epoch: train longer and with a larger step than on images,
+    // evaluate every 10 epochs, redraw the plots every 1000 steps.
     o.epochs = 500
+    o.learningRate = 1e-2
+    o.evalEvery = 10
+    o.imageEvery = 1000
     flags.apply(to: &o)
     o.data = "regression-toy"
-    o.bbb = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100)
+    o.bbb = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100, klShare: .uniform)
     o.bbb.noiseStd = noiseStd
     o.bbb.noiseStdInit = noiseStdInit
     o.bbb.trainPoints = points
@@ -112,7 +118,8 @@ struct TrainBBBClassifier: ParsableCommand {
     o.model = BBBClassifierWorkload.name
     flags.apply(to: &o)
     o.data = data
-    o.bbb = bbb.options(hidden: 400, prior: .scaleMixture, predictSamples: 10)
+    o.bbb = bbb.options(hidden: 400, prior: .scaleMixture, predictSamples: 10,
+                        klShare: .blundell)
     try flags.train(o)
   }
 }
@@ -134,7 +141,7 @@ struct BenchBBBRegression: ParsableCommand {
       throw ElboError("\(flag) must be a positive integer (got \(v))")
     }
     if let t = threads, t <= 0 { throw ElboError("--threads must be a positive integer (got \(t))") }
-    let o = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100)
+    let o = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100, klShare: .uniform)
     try o.validate()
     try Session.benchmarkBBBRegression(options: o, batchSize: batchSize, threads: threads,
                                        steps: steps, warmup: max(0, warmup),
