@@ -166,11 +166,15 @@ public final class BBBRegressionWorkload: Workload {
     let n = Double(heldOut.count)
     let inStd = sums[3] / sums[7], outStd = sums[4] / sums[8]
     let inEpi = sums[5] / sums[7], outEpi = sums[6] / sums[8]
-    return ["test_log_likelihood": sums[0] / n, "test_rmse": (sums[1] / n).squareRoot(),
-            "test_coverage_2sd": sums[2] / n,
-            "std_in_range": inStd, "std_out_of_range": outStd, "std_ratio_out_in": outStd / inStd,
-            "epistemic_std_in_range": inEpi, "epistemic_std_out_of_range": outEpi,
-            "epistemic_std_ratio_out_in": outEpi / inEpi, "noise_std": Double(model.noiseStd)]
+    var metrics = ["test_log_likelihood": sums[0] / n, "test_rmse": (sums[1] / n).squareRoot(),
+                   "test_coverage_2sd": sums[2] / n,
+                   "std_in_range": inStd, "std_out_of_range": outStd,
+                   "std_ratio_out_in": outStd / inStd,
+                   "epistemic_std_in_range": inEpi, "epistemic_std_out_of_range": outEpi,
+                   "noise_std": Double(model.noiseStd)]
+    // A point network has no epistemic part (0/0): its ratio is left out, not NaN.
+    if inEpi > 0 { metrics["epistemic_std_ratio_out_in"] = outEpi / inEpi }
+    return metrics
   }
 
   // MARK: - Pictures
