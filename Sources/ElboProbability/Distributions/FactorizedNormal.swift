@@ -57,24 +57,32 @@ public func normalLogDensity(_ x: Variable, mean: Variable, standardDeviation: V
   let logSigma = tape.tensor([n])
   ek_log(sp, logSigma.pointer, n)
   let lp = logSigma.pointer
-  var s = 0.0
+  // The per-element terms in one vectorising loop, then one sum (accumulated in Double).
+  let term = tape.tensor([n]), tp = term.pointer
   for i in 0..<n {
     let z = (xp[i] - mp[i]) / sp[i]
-    s -= Double(lp[i] + 0.5 * z * z)
+    tp[i] = lp[i] + 0.5 * z * z
   }
+  let s = -Double(ek_sum(tp, n))
   y.value[0] = Float(s - 0.5 * Double(log2Pi) * Double(n))
   guard y.requiresGrad else { return y }
   tape.record(y) {
     let g = y.grad[0]
-    let wantX = x.requiresGrad, wantM = mean.requiresGrad, wantS = standardDeviation.requiresGrad
-    let dx = wantX ? x.grad.pointer : nil, dm = wantM ? mean.grad.pointer : nil
-    let ds = wantS ? standardDeviation.grad.pointer : nil
-    for i in 0..<n {
-      let inv = 1 / sp[i]
-      let z = (xp[i] - mp[i]) * inv
-      if let dx { dx[i] -= g * z * inv }
-      if let dm { dm[i] += g * z * inv }
-      if let ds { ds[i] += g * (z * z - 1) * inv }
+    // One plain loop per input that needs it (no branches inside, so each vectorises).
+    if x.requiresGrad {
+      let dx = x.grad.pointer
+      for i in 0..<n { dx[i] -= g * (xp[i] - mp[i]) / (sp[i] * sp[i]) }
+    }
+    if mean.requiresGrad {
+      let dm = mean.grad.pointer
+      for i in 0..<n { dm[i] += g * (xp[i] - mp[i]) / (sp[i] * sp[i]) }
+    }
+    if standardDeviation.requiresGrad {
+      let ds = standardDeviation.grad.pointer
+      for i in 0..<n {
+        let inv = 1 / sp[i], z = (xp[i] - mp[i]) * inv
+        ds[i] += g * (z * z - 1) * inv
+      }
     }
   }
   return y
