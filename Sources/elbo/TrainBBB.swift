@@ -16,7 +16,8 @@ struct BBBFlags: ParsableArguments {
   var hidden: Int?
   @Option(help: "Hidden layers.") var hiddenLayers = 2
   @Option(help: "relu, tanh, elu, softplus or sigmoid.") var activation: Activation = .relu
-  @Option(help: "Weight prior: gaussian (closed-form KL) or scale-mixture (Monte Carlo KL).")
+  @Option(help: ArgumentHelp("Weight prior: gaussian (closed-form KL) or scale-mixture (Monte "
+    + "Carlo KL) (default: regression gaussian, classifier scale-mixture)."))
   var prior: WeightPriorConfig.Kind?
   @Option(help: "σ of the Gaussian prior N(0, σ²).") var priorStd: Float = 1
   @Option(help: "Scale mixture: weight π of the wide component.") var priorPi: Float = 0.5
