@@ -25,8 +25,17 @@ public final class ProgressLine {
   }
 
   /// A line on this process's stdout, or nil when stdout is not a terminal.
-  public static func standardOutput() -> ProgressLine? {
-    guard isatty(1) == 1 else { return nil }
+  ///
+  /// Under `mpirun` with several ranks, OpenMPI hands each rank a pseudo-terminal even when
+  /// mpirun's own output goes to a file or a Slurm log, so `isatty` cannot tell; there
+  /// (`ranks > 1`) the plain lines are used unless `ELBO_PROGRESS=bar` asks for the bar.
+  /// `ELBO_PROGRESS=plain` forces plain lines anywhere.
+  public static func standardOutput(ranks: Int) -> ProgressLine? {
+    switch ProcessInfo.processInfo.environment["ELBO_PROGRESS"] {
+    case "plain": return nil
+    case "bar": break
+    default: guard isatty(1) == 1, ranks == 1 else { return nil }
+    }
     return ProgressLine(columns: terminalColumns, write: { text in
       fputs(text, stdout)
       fflush(stdout)

@@ -76,7 +76,7 @@ public enum Session {
     let workload = try makeWorkload(options)
     let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
                                 run: run, say: say,
-                                progress: communicator.rank == 0 ? ProgressLine.standardOutput() : nil)
+                                progress: communicator.rank == 0 ? ProgressLine.standardOutput(ranks: communicator.size) : nil)
     if let resume { try loop.resume(from: resume) }
     let final = try loop.train()
     if let elbo = final["test_elbo"] {

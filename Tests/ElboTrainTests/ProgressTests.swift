@@ -91,4 +91,17 @@ final class ProgressTests: XCTestCase {
     XCTAssertFalse(r.stdout.contains("step 8/24  epoch 1"), "per-window lines replaced by the bar")
     XCTAssertTrue(r.stdout.contains("\ncheckpoint: "), r.stdout)
   }
+
+  /// Two ranks under mpirun, started from a terminal: OpenMPI gives each rank a pty whatever
+  /// mpirun's own output is, so the loop must not trust isatty there and prints plain lines.
+  func testMultiRankRunPrintsPlainLinesEvenOnATerminal() throws {
+    let dir = scratchDirectory("mpitty")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let command = (["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "2",
+                    ElboProcess.binary] + run + ["--out", dir + "/run"]).joined(separator: " ")
+    let r = try ElboProcess.runTool("/usr/bin/script", ["-qec", command, "/dev/null"])
+    XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+    XCTAssertFalse(r.stdout.contains("\repoch"), r.stdout)
+    for step in [8, 16, 24] { XCTAssertTrue(r.stdout.contains("step \(step)/24  epoch 1"), r.stdout) }
+  }
 }
