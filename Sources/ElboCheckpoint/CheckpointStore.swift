@@ -89,6 +89,10 @@ public struct CheckpointStore {
     let created = fields[2]
 
     var failure: Error?
+    // HDF5's collective calls do not go through the communicator: log them here.
+    comm.debugLog?.write("checkpoint file \(tmpPath)")
+    comm.debugLog?.write("enter checkpoint HDF5 write")
+    let t0 = Date()
     do {
       let file = try HDF5File.create(path: tmpPath, parallel: true)
       do { try write(state, to: file, created: created) } catch { failure = error }
@@ -96,6 +100,8 @@ public struct CheckpointStore {
     } catch {
       failure = error
     }
+    comm.debugLog?.write("leave checkpoint HDF5 write " + String(format: "%.3f ms",
+                                                                 Date().timeIntervalSince(t0) * 1000))
     if try comm.allreduceLogicalOr(failure != nil, name: "checkpoint write") {
       if comm.isRoot { unlink(tmpPath) }
       try comm.barrier(name: "checkpoint cleanup")

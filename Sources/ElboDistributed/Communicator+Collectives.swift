@@ -187,6 +187,7 @@ extension Communicator {
     guard let base = buf.baseAddress, buf.count > 0 else {
       return CollectiveRequest(communicator: self, requests: [], name: name)
     }
+    debugLog?.write("start \(name) (MPI_Iallreduce of \(buf.count) elements)")
     var requests: [MPI_Request?] = []
     var offset = 0
     while offset < buf.count {

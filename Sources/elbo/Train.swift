@@ -41,6 +41,10 @@ struct RunFlags: ParsableArguments {
   var imageEvery = 0
   @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
   var overwrite = false
+  @Option(help: ArgumentHelp("Each rank writes DIR/rank-<r>.log: host, pid, network namespace, "
+    + "collectives entered and left, per-step timings (default: $ELBO_DEBUG_LOG).",
+    valueName: "DIR"))
+  var debugLog: String?
 
   /// Copies the flags every model shares into `o`.
   func apply(to o: inout TrainingOptions) {
@@ -62,6 +66,7 @@ struct RunFlags: ParsableArguments {
   /// Validates `o` and trains it, honouring --resume and --overwrite.
   func train(_ o: TrainingOptions) throws {
     try o.validate()
+    if let debugLog { try communicator.openDebugLog(directory: debugLog) }
     try Session.train(o, resume: resume, overwrite: overwrite, communicator: communicator)
   }
 }
