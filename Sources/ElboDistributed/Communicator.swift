@@ -152,9 +152,10 @@ public final class Communicator: @unchecked Sendable {
     }
   }
 
-  /// Runs a blocking collective under the watchdog's eye.
+  /// Runs a blocking collective under the watchdog's eye (and logs it in the debug log).
+  /// Public for collective work that does not go through this type, such as parallel HDF5.
   @inline(__always)
-  func watched<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+  public func watched<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
     guard let debugLog else {
       watchdog.begin(name)
       defer { watchdog.end() }

@@ -191,4 +191,14 @@ public enum Session {
       print(String(decoding: data, as: UTF8.self))
     }
   }
+
+  public static func checkpointBenchmark(sizeMiB: Int, directory: String, repeats: Int,
+                                         communicator: Communicator) throws {
+    let r = try CheckpointBenchmark.run(sizeMiB: sizeMiB, directory: directory, repeats: repeats,
+                                        communicator: communicator)
+    if communicator.rank == 0 {
+      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
 }
