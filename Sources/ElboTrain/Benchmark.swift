@@ -31,6 +31,8 @@ public enum VAEBenchmark {
 
     // With several ranks both all-reduce methods are timed, in alternating blocks of steps so
     // that the shared machine's noise hits them alike; the trainer's method is reported first.
+    // Their comparison uses the median block: a burst of other work on a shared machine (which
+    // stalls whichever rank it lands on, and so the all-reduce) spoils a few blocks, not it.
     let methods = size > 1
       ? [AllreduceMethod.trainerDefault] + AllreduceMethod.allCases.filter { $0 != .trainerDefault }
       : [AllreduceMethod.trainerDefault]
@@ -41,6 +43,7 @@ public enum VAEBenchmark {
     // Per method: forward, backward, all-reduce (fused) or bucket wait (bucketed), optimizer.
     var phase = [[Double]](repeating: [0, 0, 0, 0], count: methods.count)
     var wall = [Double](repeating: 0, count: methods.count)
+    var blockMs = [[Double]](repeating: [], count: methods.count)  // per block, ms per step
     func oneStep(_ m: Int, record: Bool) throws {
       let t0 = now()
       tape.reset()
@@ -57,7 +60,7 @@ public enum VAEBenchmark {
       }
     }
     for m in methods.indices { for _ in 0..<warmup { try oneStep(m, record: false) } }
-    let block = max(1, min(50, steps / 10))
+    let block = max(1, min(20, steps / 10))
     var done = 0
     while done < steps {
       let n = min(block, steps - done)
@@ -66,6 +69,7 @@ public enum VAEBenchmark {
         let start = now()
         for _ in 0..<n { try oneStep(m, record: true) }
         wall[m] += now() - start
+        blockMs[m].append((now() - start) * 1000 / Double(n))
       }
       done += n
     }
@@ -106,6 +110,7 @@ public enum VAEBenchmark {
       for (m, method) in methods.enumerated() {
         let name = method.rawValue
         result["\(name)_step_ms"] = ms(wall[m])
+        result["\(name)_median_block_step_ms"] = round3(median(blockMs[m]))
         result["\(name)_backward_ms"] = ms(phase[m][1])
         result["\(name)_allreduce_ms"] = ms(phase[m][2])
         if method == .bucketed {
@@ -113,9 +118,9 @@ public enum VAEBenchmark {
           result["buckets"] = syncs[m].bucketCount
         }
       }
-      let fused = wall[methods.firstIndex(of: .fused)!]
-      let bucketed = wall[methods.firstIndex(of: .bucketed)!]
-      result["bucketed_vs_fused"] = round3(bucketed / fused)
+      let fused = median(blockMs[methods.firstIndex(of: .fused)!])
+      let bucketed = median(blockMs[methods.firstIndex(of: .bucketed)!])
+      result["bucketed_vs_fused"] = round3(bucketed / fused)  // of the median blocks
     }
     let anchorThreads = size * BLAS.threads
     if let anchor = pytorchAnchor[anchorThreads] {
@@ -168,6 +173,10 @@ func now() -> Double {
   var ts = timespec()
   clock_gettime(CLOCK_MONOTONIC, &ts)
   return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func median(_ v: [Double]) -> Double {
+  let s = v.sorted()
+  return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }
 func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

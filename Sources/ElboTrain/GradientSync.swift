@@ -8,12 +8,15 @@ import ElboModels
 ///   soon as backward has finished writing it (last layers first), overlapped with the rest of
 ///   backward; the step waits for all of them before the optimizer.
 ///
-/// `elbo bench vae` on 2 ranks measures both side by side; the trainer uses ``trainerDefault``,
-/// the faster one there (see README, "Measured").
+/// `elbo bench vae` on several ranks times both side by side. `elbo train --allreduce` picks
+/// one; the default is ``trainerDefault``.
 public enum AllreduceMethod: String, Codable, CaseIterable, Sendable {
   case fused, bucketed
 
-  /// The method the training loop uses.
+  /// The method the training loop uses unless told otherwise: fused. Measured here (README,
+  /// "Measured"): on 2 ranks × 1 thread the two tie when the machine is otherwise idle, because
+  /// with shared memory the copies are CPU work on the same cores backward needs, so overlap
+  /// only hides waiting; bucketed is faster when other jobs stall the ranks, and slower over TCP.
   public static let trainerDefault: AllreduceMethod = .fused
   /// Floats per bucket of the bucketed method (64 Ki floats = 256 KiB: the VAE's 425k-float
   /// gradient becomes 7 buckets, the first started after the decoder's last layer).
@@ -35,6 +38,10 @@ final class GradientSync {
     reducer = GradientReducer(communicator: communicator, mode: .sum, bucketSize: bucketFloats)
   }
 
+  /// Buckets the last bucketed step had started before backward reached the first layer (whose
+  /// gradient is final last): the ones overlapped with backward's remaining work.
+  private(set) var startedDuringBackward = 0
+
   /// Buckets per reduction (1 for the fused method).
   var bucketCount: Int {
     method == .fused ? 1 : reducer.bucketRanges(count: store.count).count
@@ -55,13 +62,15 @@ final class GradientSync {
       return (t1 - t0, now() - t1)
     case .bucketed:
       reducer.begin(grads)
+      startedDuringBackward = 0
       var failure: Error?
       if let loss {
         let base = grads.baseAddress!
         // The tape reports each parameter gradient (a view of the flat buffer) once it is final.
-        tape.backward(loss) { [reducer] g in
+        tape.backward(loss) { [reducer, unowned self] g in
           guard failure == nil else { return }
           let start = g.pointer - base
+          self.startedDuringBackward = reducer.bucketsStarted  // before this, the last, is final
           do { try reducer.markFinal(start..<(start + g.count)) } catch { failure = error }
         }
       }

@@ -50,7 +50,7 @@ public final class TrainingLoop {
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
-    gradients = GradientSync(.trainerDefault, store: workload.store, communicator: communicator)
+    gradients = GradientSync(options.allreduce, store: workload.store, communicator: communicator)
     log = try MetricsLog(path: communicator.rank == 0 ? run.metricsFile : nil)
     guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
       throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
@@ -120,7 +120,9 @@ public final class TrainingLoop {
       step += 1
       communicator.debugLog?.write(String(format: "step %d epoch %d items %d: loss %.3f ms, "
         + "backward %.3f ms, gradient all-reduce %.3f ms, optimizer %.3f ms", step, epoch + 1,
-        items.count, (t1 - t0) * 1000, backward * 1000, reduce * 1000, (now() - t2) * 1000))
+        items.count, (t1 - t0) * 1000, backward * 1000, reduce * 1000, (now() - t2) * 1000)
+        + (gradients.method == .bucketed ? " (buckets started during backward: "
+          + "\(gradients.startedDuringBackward)/\(gradients.bucketCount))" : ""))
 
       for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b

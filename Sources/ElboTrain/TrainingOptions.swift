@@ -33,6 +33,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Refresh images/, plots/ and report.html every this many steps (0: at each epoch end);
   /// always at the end of training too.
   public var imageEvery = 0
+  /// How the gradient is summed over ranks (same result up to float summation order).
+  public var allreduce = AllreduceMethod.trainerDefault
 
   public init() {}
 
@@ -52,6 +54,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
     try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
     try get(.imageEvery, &imageEvery)
+    try get(.allreduce, &allreduce)
   }
 
   /// Checks values a flag parser cannot; the message names the flag.

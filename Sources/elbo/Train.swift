@@ -8,6 +8,7 @@ import Foundation
 extension Activation: ExpressibleByArgument {}
 extension VAE.Objective: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
+extension AllreduceMethod: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -41,6 +42,9 @@ struct RunFlags: ParsableArguments {
   var imageEvery = 0
   @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
   var overwrite = false
+  @Option(help: ArgumentHelp("Gradient all-reduce: fused (one MPI_Allreduce after backward) or "
+    + "bucketed (MPI_Iallreduce per bucket, overlapped with backward); `elbo bench vae` times both."))
+  var allreduce = AllreduceMethod.trainerDefault
   @Option(help: ArgumentHelp("Each rank writes DIR/rank-<r>.log: host, pid, network namespace, "
     + "collectives entered and left, per-step timings (default: $ELBO_DEBUG_LOG).",
     valueName: "DIR"))
@@ -61,6 +65,7 @@ struct RunFlags: ParsableArguments {
     o.maxSteps = maxSteps
     o.nonFiniteSkips = nonFiniteSkips
     o.imageEvery = imageEvery
+    o.allreduce = allreduce
   }
 
   /// Validates `o` and trains it, honouring --resume and --overwrite.
