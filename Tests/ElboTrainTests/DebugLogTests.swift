@@ -12,9 +12,9 @@ final class DebugLogTests: XCTestCase {
        "--log-every", "3", "--max-steps", "\(steps)", "--out", dir + "/run",
        "--debug-log", dir + "/debug"], ranks: 2)
     XCTAssertEqual(r.status, 0, r.stderr)
-    // Only rank 0 prints: the header and each progress line appear once.
+    // Only rank 0 prints: the header and the checkpoint line appear once.
     XCTAssertEqual(r.stdout.components(separatedBy: "elbo: training vae").count - 1, 1, r.stdout)
-    XCTAssertEqual(r.stdout.components(separatedBy: "step 3/6").count - 1, 1, r.stdout)
+    XCTAssertEqual(r.stdout.components(separatedBy: "checkpoint: ").count - 1, 1, r.stdout)
 
     let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/debug").sorted()
     XCTAssertEqual(files, ["rank-0.log", "rank-1.log"])
