@@ -22,8 +22,10 @@ elbo_install_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# Builds the elbo executable (release) and prints its path.
+# Builds the elbo executable (release) and prints its path. ELBO_BIN=PATH uses that build
+# instead (launch/test hands its debug build to the scripts it runs).
 elbo_build_release() {
+  if [ -n "${ELBO_BIN:-}" ]; then echo "$ELBO_BIN"; return 0; fi
   swift build -c release --product elbo >&2
   echo "$ELBO_ROOT/.build/release/elbo"
 }

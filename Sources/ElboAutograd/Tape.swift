@@ -15,6 +15,10 @@ public final class Tape {
   public let isRecording: Bool
   /// (output, its backward), in the order the ops ran.
   private var backwards: [(output: Variable, run: () -> Void)] = []
+  /// Parameter gradients in creation order, each with `mark` = the number of ops recorded when
+  /// its leaf was made. Only ops recorded later can read the leaf, so once backward has run every
+  /// op from `mark` on, nothing adds to that gradient again: it is final (see `backward`).
+  private var leaves: [(mark: Int, grad: Tensor)] = []
   private var arena: [Storage] = []
   private var arenaNext = 0
 
@@ -26,6 +30,7 @@ public final class Tape {
   /// Forgets the recorded graph and recycles every arena tensor.
   public func reset() {
     backwards.removeAll(keepingCapacity: true)
+    leaves.removeAll(keepingCapacity: true)
     arenaNext = 0
   }
 
@@ -55,7 +60,12 @@ public final class Tape {
   public func parameter(_ value: Tensor, grad: Tensor) -> Variable {
     precondition(value.shape == grad.shape, "parameter and gradient shapes differ")
     let v = Variable(value: value, tape: self, requiresGrad: isRecording)
-    if isRecording { v.setGrad(grad) }
+    if isRecording {
+      v.setGrad(grad)
+      // A tensor made a leaf twice keeps its first mark: the earliest op that can read it.
+      let seen = leaves.contains { $0.grad.storage === grad.storage && $0.grad.offset == grad.offset }
+      if !seen { leaves.append((backwards.count, grad)) }
+    }
     return v
   }
 
@@ -65,14 +75,33 @@ public final class Tape {
   }
 
   /// Runs backward from a scalar `loss`, seeding d loss = `seed` (default 1).
-  public func backward(_ loss: Variable, seed: Float = 1) {
+  ///
+  /// `gradientFinal`, if given, is called once for every parameter gradient (the `grad` passed
+  /// to ``parameter(_:grad:)``) as soon as backward can no longer add to it — the gradients of
+  /// the last layers come first. A data-parallel trainer starts reducing them then, overlapped
+  /// with the rest of backward. Every parameter is reported by the time `backward` returns.
+  public func backward(_ loss: Variable, seed: Float = 1,
+                       gradientFinal: ((Tensor) -> Void)? = nil) {
     precondition(isRecording, "backward on a tape that does not record")
     precondition(loss.value.count == 1, "backward needs a scalar loss, got \(loss.value.shape)")
-    guard loss.requiresGrad else { return }
-    loss.grad[0] += seed
-    // An op whose output never received a gradient is not on a path to the loss (e.g. a term
-    // computed only for logging): its backward would only add zeros, so it is skipped.
-    for entry in backwards.reversed() where entry.output.hasGrad { entry.run() }
+    var pending = leaves.count  // leaves[..<pending] are not reported yet (marks ascend)
+    func report(after op: Int) {
+      guard let gradientFinal else { return }
+      while pending > 0 && leaves[pending - 1].mark >= op {
+        pending -= 1
+        gradientFinal(leaves[pending].grad)
+      }
+    }
+    if loss.requiresGrad {
+      loss.grad[0] += seed
+      // An op whose output never received a gradient is not on a path to the loss (e.g. a term
+      // computed only for logging): its backward would only add zeros, so it is skipped.
+      for op in backwards.indices.reversed() {
+        report(after: op + 1)
+        if backwards[op].output.hasGrad { backwards[op].run() }
+      }
+    }
+    report(after: 0)
   }
 }
 

@@ -8,8 +8,10 @@ import Foundation
 ///    and the creation time, and broadcasts both;
 /// 2. all ranks create that file through HDF5's MPI-IO driver and write it collectively: each
 ///    rank writes a contiguous `1/N` slab of every tensor and its own row of `rng/state`;
-/// 3. the file is closed collectively, the ranks agree that everyone succeeded, barrier;
-/// 4. rank 0 fsyncs the file, links it to its final name `ckpt-<step>.h5` (never replacing an
+/// 3. the file is flushed to disk collectively (`H5Fflush` → `MPI_File_sync` on every rank,
+///    so the parts written from other nodes are durable too) and closed collectively; the ranks
+///    agree that everyone succeeded, barrier;
+/// 4. rank 0 fsyncs the file (what the close wrote last), links it to its final name `ckpt-<step>.h5` (never replacing an
 ///    existing file: a second save of the same step becomes `ckpt-<step>-2.h5`), fsyncs the
 ///    directory, then replaces `latest` atomically (`latest.tmp`, fsync, rename, fsync dir) and
 ///    broadcasts success or its error, so all ranks return or throw together;
@@ -89,12 +91,20 @@ public struct CheckpointStore {
     let created = fields[2]
 
     var failure: Error?
-    do {
-      let file = try HDF5File.create(path: tmpPath, parallel: true)
-      do { try write(state, to: file, created: created) } catch { failure = error }
-      do { try file.close() } catch { failure = failure ?? error }
-    } catch {
-      failure = error
+    comm.debugLog?.write("checkpoint file \(tmpPath)")
+    // HDF5's collective calls do not go through the communicator: watched here, so that a rank
+    // stuck in them (another rank failed mid-write) is aborted instead of hanging.
+    comm.watched("checkpoint HDF5 write") {
+      do {
+        let file = try HDF5File.create(path: tmpPath, parallel: true)
+        do {
+          try write(state, to: file, created: created)
+          try file.flushToDisk()
+        } catch { failure = error }
+        do { try file.close() } catch { failure = failure ?? error }
+      } catch {
+        failure = error
+      }
     }
     if try comm.allreduceLogicalOr(failure != nil, name: "checkpoint write") {
       if comm.isRoot { unlink(tmpPath) }

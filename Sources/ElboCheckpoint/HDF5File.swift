@@ -84,6 +84,13 @@ final class HDF5File {
     return try HDF5File(path: path, parallel: parallel, file: f)
   }
 
+  /// Writes everything HDF5 holds to the file and asks the storage to make it durable:
+  /// collective in parallel mode, where HDF5's MPI-IO driver calls `MPI_File_sync`, so that
+  /// every rank's part — written from other nodes, too — is on disk, not just rank 0's.
+  func flushToDisk() throws {
+    try check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "HDF5 could not flush the file to disk")
+  }
+
   /// Closes the file (collective in parallel mode), reporting a failed final flush.
   func close() throws {
     writeXfer.close()

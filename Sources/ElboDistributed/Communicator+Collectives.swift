@@ -187,6 +187,7 @@ extension Communicator {
     guard let base = buf.baseAddress, buf.count > 0 else {
       return CollectiveRequest(communicator: self, requests: [], name: name)
     }
+    debugLog?.write("start \(name) (MPI_Iallreduce of \(buf.count) elements)")
     var requests: [MPI_Request?] = []
     var offset = 0
     while offset < buf.count {
@@ -235,6 +236,21 @@ public final class CollectiveRequest {
 
   /// True once the collective has completed (``wait()`` returned).
   public var isComplete: Bool { requests.isEmpty }
+
+  /// Lets MPI advance the collective without blocking (`MPI_Test`); true once it is complete.
+  @discardableResult
+  public func test() throws -> Bool {
+    var done: Int32 = 1
+    for i in requests.indices {
+      var flag: Int32 = 0
+      try communicator.check(MPI_Test(&requests[i], &flag, elbo_mpi_status_ignore()), "MPI_Test",
+                             name)
+      if flag == 0 { done = 0 }
+    }
+    // A completed request is set to MPI_REQUEST_NULL by MPI_Test; waiting on it is a no-op.
+    if done != 0 { requests.removeAll() }
+    return done != 0
+  }
 
   /// Blocks until the collective has completed on this rank.
   public func wait() throws {

@@ -41,6 +41,9 @@ public final class Communicator: @unchecked Sendable {
   public let comm: MPI_Comm
   /// The watchdog that guards this communicator's collectives.
   public let watchdog: Watchdog
+  /// This rank's debug log, if one was requested (``openDebugLog(directory:)``): every
+  /// collective is logged as it is entered and left.
+  public internal(set) var debugLog: DebugLog?
 
   nonisolated(unsafe) private static var shared: Communicator?
   private static let sharedLock = NSLock()
@@ -149,11 +152,22 @@ public final class Communicator: @unchecked Sendable {
     }
   }
 
-  /// Runs a blocking collective under the watchdog's eye.
+  /// Runs a blocking collective under the watchdog's eye (and logs it in the debug log).
+  /// Public for collective work that does not go through this type, such as parallel HDF5.
   @inline(__always)
-  func watched<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+  public func watched<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+    guard let debugLog else {
+      watchdog.begin(name)
+      defer { watchdog.end() }
+      return try body()
+    }
+    debugLog.write("enter \(name)")
+    let t0 = Watchdog.now()
     watchdog.begin(name)
-    defer { watchdog.end() }
+    defer {
+      watchdog.end()
+      debugLog.write("leave \(name) " + String(format: "%.3f ms", (Watchdog.now() - t0) * 1000))
+    }
     return try body()
   }
 }

@@ -10,11 +10,18 @@
 /// - ``Mode/average``: sum then scale by `1/size`; for losses that are means over the *local*
 ///   batch (equal local batch sizes assumed).
 ///
-/// Bucketed use (overlap with backward): ``begin(_:)`` with the gradient buffer, then
-/// ``startBucket(_:)`` for each bucket as soon as backward has finished writing it, then
-/// ``finish()`` before the optimizer reads the gradients. Buckets must be started in the same
-/// order on every rank (MPI matches non-blocking collectives by issue order); ``bucketRanges(count:)``
-/// gives a fixed partition into runs of ``bucketSize`` floats.
+/// Bucketed use, overlapped with backward: ``begin(_:)`` with the gradient buffer, then
+/// ``markFinal(_:)`` for each range of it that backward has finished writing (the tape reports
+/// parameter gradients last layer first), then ``finish()`` before the optimizer reads the
+/// gradients. The buffer is cut into fixed buckets of ``bucketSize`` floats, and buckets are
+/// started with `MPI_Iallreduce` strictly from the last to the first, each as soon as all of it
+/// is final — so every rank issues the same non-blocking collectives in the same order (MPI
+/// matches them by issue order) whatever the timing. ``finish()`` starts any bucket not yet
+/// started, in the same order, and waits for all.
+///
+/// Progress: OpenMPI 4.1 has no progress thread; a non-blocking collective advances only inside
+/// MPI calls. ``markFinal(_:)`` therefore also tests the buckets in flight, so they move on
+/// while backward computes the earlier layers.
 ///
 /// Fused and bucketed reductions give identical sums when each element's sum is exact; for
 /// general floats MPI may pick a different reduction algorithm (association order) for
@@ -34,6 +41,11 @@ public final class GradientReducer {
   public var name: String
 
   private var buffer: UnsafeMutableBufferPointer<Float>?
+  private var buckets: [Range<Int>] = []
+  /// Floats of each bucket not yet marked final.
+  private var unmarked: [Int] = []
+  /// The next bucket to start (they start from the last to the first); -1 when all started.
+  private var next = -1
   private var pending: [CollectiveRequest] = []
 
   /// Creates a reducer; `bucketSize` is in floats (default 1 Mi floats = 4 MiB).
@@ -70,37 +82,57 @@ public final class GradientReducer {
     stride(from: 0, to: count, by: bucketSize).map { $0..<min($0 + bucketSize, count) }
   }
 
-  /// Sets the buffer the next buckets refer to; call before ``startBucket(_:)``.
+  /// Starts a bucketed reduction of `grads` (nothing is sent until buckets are final).
   public func begin(_ grads: UnsafeMutableBufferPointer<Float>) {
     buffer = grads
+    buckets = bucketRanges(count: grads.count)
+    unmarked = buckets.map(\.count)
+    next = buckets.count - 1
     pending.removeAll()
   }
 
-  /// Starts the non-blocking sum of `range` of the buffer given to ``begin(_:)``.
-  public func startBucket(_ range: Range<Int>) throws {
+  /// Buckets of the current reduction already started (sent) — for tests and debug logs.
+  public var bucketsStarted: Int { buckets.count - 1 - next }
+
+  /// Declares `range` of the buffer final (backward will not write it again) and starts every
+  /// bucket, in order, that is now entirely final. Ranges must not overlap within one reduction.
+  public func markFinal(_ range: Range<Int>) throws {
     guard let buffer, range.lowerBound >= 0, range.upperBound <= buffer.count else {
       throw DistributedError(rank: communicator.rank, size: communicator.size, collective: name,
-                             message: "bucket \(range) is outside the gradient buffer "
+                             message: "range \(range) is outside the gradient buffer "
                                + "(\(buffer?.count ?? 0) floats; call begin(_:) first)")
     }
-    let slice = UnsafeMutableBufferPointer(rebasing: buffer[range])
-    pending.append(try communicator.iallreduceSum(slice, name: name))
+    guard !range.isEmpty else { return }
+    // Buckets are consecutive runs of bucketSize floats: the ones `range` touches.
+    for b in (range.lowerBound / bucketSize)...((range.upperBound - 1) / bucketSize) {
+      unmarked[b] -= buckets[b].clamped(to: range).count
+    }
+    while next >= 0 && unmarked[next] <= 0 { try startNext() }
+    // One test is one turn of MPI's progress engine, which advances every bucket in flight.
+    try pending.first { !$0.isComplete }?.test()
   }
 
-  /// Waits for every started bucket and applies ``mode``'s scaling to the whole buffer.
+  /// Starts the buckets not started yet (in order), waits for all, and applies ``mode``'s
+  /// scaling to the whole buffer.
   public func finish() throws {
-    defer { pending.removeAll() }
+    defer { pending.removeAll(); buffer = nil; buckets.removeAll(); next = -1 }
+    while next >= 0 { try startNext() }
     for request in pending { try request.wait() }
     if mode == .average, let buffer { scale(buffer) }
-    buffer = nil
   }
 
-  /// Bucketed reduction of the whole buffer in fixed order (no overlap; for tests and
-  /// as the reference for the overlapped path).
+  /// Bucketed reduction of the whole buffer in the fixed order, no overlap (the reference for
+  /// the overlapped path).
   public func reduceBucketed(_ grads: UnsafeMutableBufferPointer<Float>) throws {
     begin(grads)
-    for range in bucketRanges(count: grads.count) { try startBucket(range) }
     try finish()
+  }
+
+  private func startNext() throws {
+    guard let buffer else { return }
+    let slice = UnsafeMutableBufferPointer(rebasing: buffer[buckets[next]])
+    next -= 1
+    pending.append(try communicator.iallreduceSum(slice, name: name))
   }
 
   private func scale(_ grads: UnsafeMutableBufferPointer<Float>) {

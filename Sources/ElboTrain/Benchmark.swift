@@ -3,13 +3,15 @@ import ElboModels
 import Foundation
 
 /// `elbo bench vae`: times the full training step of the VAE (forward, backward, all-reduce,
-/// Adam) and, in the same process, the BLAS-bound limit — the sum of `cblas_sgemm` times at
+/// Adam) — on several ranks with each all-reduce method (fused, bucketed-overlapped), side by
+/// side — and, in the same process, the BLAS-bound limit — the sum of `cblas_sgemm` times at
 /// exactly the step's GEMM shapes — so the result is a ratio that machine noise affects little.
 public enum VAEBenchmark {
   /// PyTorch 2.15 CPU on this machine kind (ANCHORS.md), examples/s by thread count.
   static let pytorchAnchor: [Int: Double] = [1: 20486, 2: 29318]
 
   public static func run(batchSize: Int, latent: Int, hidden: Int, steps: Int, warmup: Int,
+                         bucketFloats: Int = AllreduceMethod.defaultBucketFloats,
                          communicator: Communicator) throws -> [String: Any] {
     var config = VAE.Config()
     config.latent = latent
@@ -27,29 +29,52 @@ public enum VAEBenchmark {
     let noise = Tensor(zeros: [1, rows, latent])
     rng.fillNormal(noise.buffer)
 
+    // With several ranks both all-reduce methods are timed, in alternating blocks of steps so
+    // that the shared machine's noise hits them alike; the trainer's method is reported first.
+    // Their comparison uses the median block: a burst of other work on a shared machine (which
+    // stalls whichever rank it lands on, and so the all-reduce) spoils a few blocks, not it.
+    let methods = size > 1
+      ? [AllreduceMethod.trainerDefault] + AllreduceMethod.allCases.filter { $0 != .trainerDefault }
+      : [AllreduceMethod.trainerDefault]
+    let syncs = methods.map {
+      GradientSync($0, store: store, communicator: communicator, bucketFloats: bucketFloats)
+    }
     let tape = Tape()
-    var phase = [Double](repeating: 0, count: 4)  // forward, backward, all-reduce, optimizer
-    func oneStep(record: Bool) throws {
+    // Per method: forward, backward, all-reduce (fused) or bucket wait (bucketed), optimizer.
+    var phase = [[Double]](repeating: [0, 0, 0, 0], count: methods.count)
+    var wall = [Double](repeating: 0, count: methods.count)
+    var blockMs = [[Double]](repeating: [], count: methods.count)  // per block, ms per step
+    func oneStep(_ m: Int, record: Bool) throws {
       let t0 = now()
       tape.reset()
       store.zeroGrad()
       let terms = model.terms(x: x, noise: noise, normalizer: Float(batchSize), on: tape)
       let t1 = now()
-      tape.backward(terms.loss)
-      let t2 = now()
-      try communicator.allreduceSum(store.flatGrads, name: "gradient all-reduce")
+      let (backward, reduce) = try syncs[m].backwardAndReduce(terms.loss, on: tape)
       let t3 = now()
       optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
       let t4 = now()
       if record {
-        phase[0] += t1 - t0; phase[1] += t2 - t1; phase[2] += t3 - t2; phase[3] += t4 - t3
+        phase[m][0] += t1 - t0; phase[m][1] += backward; phase[m][2] += reduce
+        phase[m][3] += t4 - t3
       }
     }
-    for _ in 0..<warmup { try oneStep(record: false) }
-    try communicator.barrier(name: "benchmark start")
-    let start = now()
-    for _ in 0..<steps { try oneStep(record: true) }
-    let stepMs = (now() - start) * 1000 / Double(steps)
+    for m in methods.indices { for _ in 0..<warmup { try oneStep(m, record: false) } }
+    let block = max(1, min(20, steps / 10))
+    var done = 0
+    while done < steps {
+      let n = min(block, steps - done)
+      for m in methods.indices {
+        try communicator.barrier(name: "benchmark block")
+        let start = now()
+        for _ in 0..<n { try oneStep(m, record: true) }
+        wall[m] += now() - start
+        blockMs[m].append((now() - start) * 1000 / Double(n))
+      }
+      done += n
+    }
+    let ms = { (seconds: Double) in round3(seconds * 1000 / Double(steps)) }
+    let stepMs = wall[0] * 1000 / Double(steps)
 
     // Raw all-reduce of the same bytes, for the communication overhead ratio.
     let probe = Tensor(zeros: [store.count])
@@ -66,11 +91,10 @@ public enum VAEBenchmark {
     var result: [String: Any] = [
       "model": "vae", "batch_size": batchSize, "latent": latent, "hidden": hidden,
       "threads": BLAS.threads, "ranks": size, "steps": steps,
+      "allreduce": methods[0].rawValue,
       "examples_per_second": round1(examplesPerSecond), "step_ms": round3(stepMs),
-      "forward_ms": round3(phase[0] * 1000 / Double(steps)),
-      "backward_ms": round3(phase[1] * 1000 / Double(steps)),
-      "allreduce_ms": round3(phase[2] * 1000 / Double(steps)),
-      "optimizer_ms": round3(phase[3] * 1000 / Double(steps)),
+      "forward_ms": ms(phase[0][0]), "backward_ms": ms(phase[0][1]),
+      "allreduce_ms": ms(phase[0][2]), "optimizer_ms": ms(phase[0][3]),
       "gemm_mflop_per_step": round3(limit.flops * Double(size) / 1e6),
       "blas_bound_ms": round3(limit.ms), "blas_gflops": round1(limit.flops / limit.ms / 1e6),
       "fraction_of_blas_bound": round3(limit.ms / stepMs),
@@ -78,7 +102,25 @@ public enum VAEBenchmark {
     ]
     if size > 1 { result["raw_allreduce_ms"] = round3(rawAllreduce) }
     if size > 1 && rawAllreduce > 0 {
-      result["allreduce_vs_raw"] = round3(phase[2] * 1000 / Double(steps) / rawAllreduce)
+      result["allreduce_vs_raw"] = round3(phase[0][2] * 1000 / Double(steps) / rawAllreduce)
+    }
+    // The side-by-side comparison: step time of each method, and for the bucketed one its
+    // backward (with bucket starts) and the wait left after backward.
+    if methods.count > 1 {
+      for (m, method) in methods.enumerated() {
+        let name = method.rawValue
+        result["\(name)_step_ms"] = ms(wall[m])
+        result["\(name)_median_block_step_ms"] = round3(median(blockMs[m]))
+        result["\(name)_backward_ms"] = ms(phase[m][1])
+        result["\(name)_allreduce_ms"] = ms(phase[m][2])
+        if method == .bucketed {
+          result["bucket_floats"] = bucketFloats
+          result["buckets"] = syncs[m].bucketCount
+        }
+      }
+      let fused = median(blockMs[methods.firstIndex(of: .fused)!])
+      let bucketed = median(blockMs[methods.firstIndex(of: .bucketed)!])
+      result["bucketed_vs_fused"] = round3(bucketed / fused)  // of the median blocks
     }
     let anchorThreads = size * BLAS.threads
     if let anchor = pytorchAnchor[anchorThreads] {
@@ -131,6 +173,10 @@ func now() -> Double {
   var ts = timespec()
   clock_gettime(CLOCK_MONOTONIC, &ts)
   return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func median(_ v: [Double]) -> Double {
+  let s = v.sorted()
+  return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }
 func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

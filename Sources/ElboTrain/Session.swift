@@ -231,10 +231,22 @@ public enum Session {
   // MARK: - bench
 
   public static func benchmark(batchSize: Int, latent: Int, hidden: Int, threads: Int?,
-                               steps: Int, warmup: Int, communicator: Communicator) throws {
+                               steps: Int, warmup: Int, bucketFloats: Int,
+                               communicator: Communicator) throws {
     configureThreads(threads, communicator)
     let r = try VAEBenchmark.run(batchSize: batchSize, latent: latent, hidden: hidden,
-                                 steps: steps, warmup: warmup, communicator: communicator)
+                                 steps: steps, warmup: warmup, bucketFloats: bucketFloats,
+                                 communicator: communicator)
+    if communicator.rank == 0 {
+      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
+
+  public static func checkpointBenchmark(sizeMiB: Int, directory: String, repeats: Int,
+                                         communicator: Communicator) throws {
+    let r = try CheckpointBenchmark.run(sizeMiB: sizeMiB, directory: directory, repeats: repeats,
+                                        communicator: communicator)
     if communicator.rank == 0 {
       let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))

@@ -21,6 +21,8 @@ public final class TrainingLoop {
   private let log: MetricsLog
   private let sharder: Sharder
   private let checkpoints: CheckpointStore
+  /// Backward and the gradient all-reduce (fused or bucketed-overlapped, see AllreduceMethod).
+  private let gradients: GradientSync
   private var consecutiveNonFinite = 0
   /// Printed lines go here (rank 0 only).
   private let say: (String) -> Void
@@ -48,6 +50,7 @@ public final class TrainingLoop {
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
+    gradients = GradientSync(options.allreduce, store: workload.store, communicator: communicator)
     log = try MetricsLog(path: communicator.rank == 0 ? run.metricsFile : nil)
     guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
       throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
@@ -96,14 +99,15 @@ public final class TrainingLoop {
       }
       let items = permutation[(inEpoch * b + mine.lowerBound)..<(inEpoch * b + mine.upperBound)]
 
+      let t0 = now()
       tape.reset()
       store.zeroGrad()
       let (loss, localSums) = workload.loss(items: items, step: step, epoch: epoch,
                                             globalBatch: b, tape: tape)
-      if let loss { tape.backward(loss) }
+      let t1 = now()
+      let (backward, reduce) = try gradients.backwardAndReduce(loss, on: tape)
       var sums = localSums
       try communicator.allreduceSum(&sums, name: "loss terms")
-      try communicator.allreduceSum(store.flatGrads, name: "gradient all-reduce")
 
       if let bad = nonFiniteTerm(sums) {
         try handleNonFinite(bad, epoch: epoch)
@@ -111,8 +115,14 @@ public final class TrainingLoop {
         continue
       }
       consecutiveNonFinite = 0
+      let t2 = now()
       optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
       step += 1
+      communicator.debugLog?.write(String(format: "step %d epoch %d items %d: loss %.3f ms, "
+        + "backward %.3f ms, gradient all-reduce %.3f ms, optimizer %.3f ms", step, epoch + 1,
+        items.count, (t1 - t0) * 1000, backward * 1000, reduce * 1000, (now() - t2) * 1000)
+        + (gradients.method == .bucketed ? " (buckets started during backward: "
+          + "\(gradients.startedDuringBackward)/\(gradients.bucketCount))" : ""))
 
       for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b
@@ -218,7 +228,7 @@ public final class TrainingLoop {
     say("elbo: training \(workload.modelName) on \(o.data): \(workload.itemCount) items, "
       + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
       + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
-      + "\(BLAS.threads) BLAS thread(s)/rank")
+      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.method.rawValue) gradient all-reduce")
     for line in workload.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
   }
 

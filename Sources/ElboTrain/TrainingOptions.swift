@@ -37,6 +37,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var imageEvery = 0
   /// Evaluate on held-out data every this many epochs (and always after the last step).
   public var evalEvery = 1
+  /// How the gradient is summed over ranks (same result up to float summation order).
+  public var allreduce = AllreduceMethod.trainerDefault
 
   public init() {}
 
@@ -56,6 +58,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
     try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
     try get(.imageEvery, &imageEvery); try get(.evalEvery, &evalEvery)
+    try get(.allreduce, &allreduce)
   }
 
   /// Checks values a flag parser cannot; the message names the flag.

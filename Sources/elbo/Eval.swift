@@ -58,7 +58,7 @@ struct Inspect: ParsableCommand {
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Benchmarks; each prints ONE JSON line.",
-    subcommands: [BenchVAE.self, BenchBBBRegression.self])
+    subcommands: [BenchVAE.self, BenchBBBRegression.self, BenchCheckpoint.self])
 }
 
 struct BenchVAE: ParsableCommand {
@@ -72,14 +72,41 @@ struct BenchVAE: ParsableCommand {
   @Option(help: "OpenBLAS threads per rank.") var threads: Int?
   @Option(help: "Timed steps.") var steps = 500
   @Option(help: "Warm-up steps.") var warmup = 50
+  @Option(help: "Floats per bucket of the bucketed all-reduce (timed beside the fused one on several ranks).")
+  var bucketFloats = AllreduceMethod.defaultBucketFloats
 
   func run() throws {
     for (v, flag) in [(batchSize, "--batch-size"), (latent, "--latent"), (hidden, "--hidden"),
-                      (steps, "--steps")] where v <= 0 {
+                      (steps, "--steps"), (bucketFloats, "--bucket-floats")] where v <= 0 {
       throw ElboError("\(flag) must be a positive integer (got \(v))")
     }
     try Session.benchmark(batchSize: batchSize, latent: latent, hidden: hidden,
                           threads: threads, steps: steps, warmup: max(0, warmup),
-                          communicator: communicator)
+                          bucketFloats: bucketFloats, communicator: communicator)
+  }
+}
+
+struct BenchCheckpoint: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "checkpoint",
+    abstract: "Collective checkpoint write speed (fsync included) vs. dd conv=fsync on the same disk.",
+    discussion: """
+      Writes a state of --size-mib MiB through the real checkpoint path (collective parallel
+      HDF5, flushed to disk, atomic commit) and times `dd if=/dev/zero bs=1M conv=fsync` into the
+      same directory; best of --repeats each. Prints one JSON line: both MB/s and their ratio.
+      Run it under mpirun with the ranks a job would use, e.g. mpirun -np 2 elbo bench checkpoint.
+      """)
+
+  @Option(help: "Checkpoint size in MiB.") var sizeMib = 1024
+  @Option(help: "Directory to write into (a temporary subdirectory is made and removed).")
+  var dir = "runs"
+  @Option(help: "Repetitions of each measurement (the best is kept).") var repeats = 2
+
+  func run() throws {
+    for (v, flag) in [(sizeMib, "--size-mib"), (repeats, "--repeats")] where v <= 0 {
+      throw ElboError("\(flag) must be a positive integer (got \(v))")
+    }
+    try Session.checkpointBenchmark(sizeMiB: sizeMib, directory: dir, repeats: repeats,
+                                    communicator: communicator)
   }
 }

@@ -8,6 +8,7 @@ import Foundation
 extension Activation: ExpressibleByArgument {}
 extension VAE.Objective: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
+extension AllreduceMethod: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -47,6 +48,13 @@ struct RunFlags: ParsableArguments {
   var evalEvery: Int?
   @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
   var overwrite = false
+  @Option(help: ArgumentHelp("Gradient all-reduce: fused (one MPI_Allreduce after backward) or "
+    + "bucketed (MPI_Iallreduce per bucket, overlapped with backward); `elbo bench vae` times both."))
+  var allreduce = AllreduceMethod.trainerDefault
+  @Option(help: ArgumentHelp("Each rank writes DIR/rank-<r>.log: host, pid, network namespace, "
+    + "collectives entered and left, per-step timings (default: $ELBO_DEBUG_LOG).",
+    valueName: "DIR"))
+  var debugLog: String?
 
   /// Copies the flags every model shares into `o`.
   /// A flag left out keeps the value already in `o` (the model's default).
@@ -65,11 +73,13 @@ struct RunFlags: ParsableArguments {
     o.nonFiniteSkips = nonFiniteSkips
     if let imageEvery { o.imageEvery = imageEvery }
     if let evalEvery { o.evalEvery = evalEvery }
+    o.allreduce = allreduce
   }
 
   /// Validates `o` and trains it, honouring --resume and --overwrite.
   func train(_ o: TrainingOptions) throws {
     try o.validate()
+    if let debugLog { try communicator.openDebugLog(directory: debugLog) }
     try Session.train(o, resume: resume, overwrite: overwrite, communicator: communicator)
   }
 }

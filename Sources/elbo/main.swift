@@ -17,6 +17,10 @@ do {
 }
 
 do {
+  // Per-rank debug logs for any command (train's --debug-log opens its own instead).
+  if let dir = ProcessInfo.processInfo.environment["ELBO_DEBUG_LOG"], !dir.isEmpty {
+    try communicator.openDebugLog(directory: dir)
+  }
   var command = try Elbo.parseAsRoot()
   try command.run()
 } catch {

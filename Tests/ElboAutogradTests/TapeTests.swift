@@ -92,6 +92,35 @@ final class TapeTests: XCTestCase {
     XCTAssertTrue((c + p).requiresGrad)
   }
 
+  /// The hook behind backward-overlapped all-reduce: every parameter gradient is reported
+  /// exactly once, last layer first, and already holds its final value when reported.
+  func testGradientFinalReportsEachParameterOnceWithItsFinalValue() {
+    var rng = TestRandom(seed: 3)
+    let x = rng.tensor([4, 3])
+    let params = [rng.tensor([3, 5]), rng.tensor([5]), rng.tensor([5, 2]), rng.tensor([2])]
+    let flat = Storage(capacity: 32)  // the four gradients as views of one buffer, like the store
+    var offset = 0
+    let grads = params.map { p -> Tensor in
+      defer { offset += p.count }
+      return Tensor(storage: flat, offset: offset, shape: p.shape)
+    }
+    let tape = Tape()
+    let v = zip(params, grads).map { tape.parameter($0, grad: $1) }
+    let h = linear(tape.constant(x), v[0], v[1]).tanh()
+    // W1 is used a second time, as a new leaf near the loss: its gradient is final only after
+    // backward has gone through its first use too.
+    let again = tape.parameter(params[0], grad: grads[0])
+    let loss = linear(h, v[2], v[3]).square().sum() + again.square().sum()
+    var reported: [(offset: Int, value: [Float])] = []
+    tape.backward(loss) { g in reported.append((g.offset, g.array)) }
+    XCTAssertEqual(reported.map(\.offset), [grads[3].offset, grads[2].offset, grads[1].offset,
+                                            grads[0].offset])
+    for (r, g) in zip(reported, grads.reversed()) {
+      XCTAssertEqual(r.value, g.array, "gradient at offset \(r.offset) changed after it was reported")
+    }
+    XCTAssertTrue(grads[0].array.contains { $0 != 0 })
+  }
+
   func testBackwardOnAnOutputOfConstantsIsANoOp() {
     let tape = Tape()
     let c = tape.constant(Tensor([1, 2], shape: [2]))

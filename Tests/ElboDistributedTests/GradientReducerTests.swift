@@ -19,14 +19,24 @@ final class GradientReducerTests: XCTestCase {
     let rankSum = Float(world.size * (world.size - 1) / 2) * 0.5
     XCTAssertEqual(fused[0], Float(0 - 48) * 0.125 * n + rankSum)
 
-    // Average mode: fused and bucketed (buckets started in reverse order, as backward would).
+    // Average mode, overlapped the way the trainer drives it: tensors of uneven sizes become
+    // final last-first; a bucket starts as soon as all of it is final, not before.
     reducer.mode = .average
     var a = grads(count)
     var b = a
     try a.withUnsafeMutableBufferPointer { try reducer.allreduceAverage($0) }
+    let tensors = [0..<3000, 3000..<3017, 3017..<8017, 8017..<count]  // buckets of 1000
     try b.withUnsafeMutableBufferPointer { buf in
       reducer.begin(buf)
-      for range in reducer.bucketRanges(count: count).reversed() { try reducer.startBucket(range) }
+      XCTAssertEqual(reducer.bucketsStarted, 0)
+      try reducer.markFinal(tensors[3])  // floats 8017…: buckets 10 and 9 are whole, 8 is not
+      XCTAssertEqual(reducer.bucketsStarted, 2)
+      try reducer.markFinal(tensors[1])  // 3000..<3017: bucket 3 still waits, and 8 comes first
+      XCTAssertEqual(reducer.bucketsStarted, 2)
+      try reducer.markFinal(tensors[2])  // now buckets 8…3 (3000..<9000) go, in that order
+      XCTAssertEqual(reducer.bucketsStarted, 8)
+      try reducer.markFinal(tensors[0])
+      XCTAssertEqual(reducer.bucketsStarted, 11)
       try reducer.finish()
     }
     XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
@@ -38,7 +48,7 @@ final class GradientReducerTests: XCTestCase {
     var g: [Float] = [1, 2, 3]
     try g.withUnsafeMutableBufferPointer { buf in
       reducer.begin(buf)
-      XCTAssertThrowsError(try reducer.startBucket(2..<5))
+      XCTAssertThrowsError(try reducer.markFinal(2..<5))
       try reducer.finish()
     }
     XCTAssertEqual(reducer.bucketRanges(count: 0), [])
