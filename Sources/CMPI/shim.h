@@ -32,4 +32,5 @@ static inline int elbo_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_N
 static inline int elbo_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int elbo_mpi_undefined(void) { return MPI_UNDEFINED; }
 static inline MPI_Datatype elbo_mpi_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype elbo_mpi_datatype_null(void) { return MPI_DATATYPE_NULL; }
 #endif

@@ -167,6 +167,75 @@ extension Communicator {
     try array.withUnsafeBufferPointer { try allgather($0, name: name) }
   }
 
+  // MARK: Reduce-scatter and all-gather of contiguous blocks
+
+  /// Sums `buf` element-wise over all ranks but keeps, on each rank, only its own block of the
+  /// sum (`MPI_Reduce_scatter`, in place).
+  ///
+  /// `buf` is cut into one contiguous block per rank: block r holds `counts[r]` elements and
+  /// starts at `counts[0] + … + counts[r−1]`; the counts may differ, and every rank passes the
+  /// same ones (summing to `buf.count`). Afterwards block `rank` of `buf` holds
+  /// Σ over ranks of that block; the rest of `buf` is unspecified (MPI works in it).
+  /// With ``allgatherBlocks(_:counts:name:)`` this is an all-reduce split in two, with work in
+  /// between that each rank does only on its own block (ZeRO stage 1: the optimizer step).
+  public func reduceScatterSum<T: MPIScalar>(_ buf: UnsafeMutableBufferPointer<T>, counts: [Int],
+                                             name: String) throws
+  {
+    let starts = try blockStarts(counts, total: buf.count, name)
+    guard let base = buf.baseAddress, buf.count > 0 else {
+      try barrier(name: name)  // keep ranks in step even for empty buffers
+      return
+    }
+    let counts32 = counts.map { Int32($0) }
+    try watched(name) {
+      try check(MPI_Reduce_scatter(elbo_mpi_in_place(), base, counts32, T.mpiType, elbo_mpi_sum(),
+                                   comm), "MPI_Reduce_scatter", name)
+    }
+    // In place, MPI leaves this rank's block at the start of the buffer: move it to its place.
+    if starts[rank] > 0 && counts[rank] > 0 {
+      (base + Int(starts[rank])).update(from: base, count: counts[rank])
+    }
+  }
+
+  /// Every rank's block of `buf`, gathered into every rank's `buf` (`MPI_Allgatherv`, in place).
+  ///
+  /// Blocks as in ``reduceScatterSum(_:counts:name:)``: before the call block `rank` must hold
+  /// this rank's contribution (the other blocks are overwritten); afterwards every rank's `buf`
+  /// holds all blocks, identical on every rank.
+  public func allgatherBlocks<T: MPIScalar>(_ buf: UnsafeMutableBufferPointer<T>, counts: [Int],
+                                            name: String) throws
+  {
+    let starts = try blockStarts(counts, total: buf.count, name)
+    guard let base = buf.baseAddress, buf.count > 0 else {
+      try barrier(name: name)
+      return
+    }
+    let counts32 = counts.map { Int32($0) }
+    try watched(name) {
+      try check(MPI_Allgatherv(elbo_mpi_in_place(), 0, elbo_mpi_datatype_null(), base, counts32,
+                               starts, T.mpiType, comm), "MPI_Allgatherv", name)
+    }
+  }
+
+  /// The start of each rank's block, after checking that `counts` splits `total` elements into
+  /// one block per rank that MPI's `int` counts and displacements can address.
+  private func blockStarts(_ counts: [Int], total: Int, _ name: String) throws -> [Int32] {
+    guard counts.count == size, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) == total else {
+      throw DistributedError(rank: rank, size: size, collective: name,
+                             message: "block counts \(counts.prefix(8)) do not split \(total) "
+                               + "elements over \(size) ranks (one count ≥ 0 per rank, summing "
+                               + "to the buffer's size)")
+    }
+    guard total <= Int(Int32.max) else {
+      throw DistributedError(rank: rank, size: size, collective: name,
+                             message: "\(total) elements is too large for one MPI call "
+                               + "(at most \(Int32.max))")
+    }
+    var starts: [Int32] = [], start = 0
+    for c in counts { starts.append(Int32(start)); start += c }
+    return starts
+  }
+
   // MARK: Barrier
 
   /// Waits until every rank has arrived.

@@ -82,6 +82,39 @@ final class CollectiveTests: XCTestCase {
                    (0..<n).flatMap { [Float($0), Float(-$0)] })
   }
 
+  /// Uneven blocks (the first ranks one element longer, as `Sharder.share` cuts them, plus an
+  /// empty block when there are more ranks than elements): the reduce-scatter leaves each rank
+  /// the sum of its own block in place, and the all-gather then gives every rank every block —
+  /// together an all-reduce.
+  func testReduceScatterAndAllgatherBlocks() throws {
+    let n = world.size, r = world.rank
+    for total in [10_007, 1, 0] {
+      let counts = (0..<n).map { total / n + ($0 < total % n ? 1 : 0) }
+      let start = counts[..<r].reduce(0, +)
+      let mine = start..<(start + counts[r])
+      // Rank-dependent values whose sums are exact in Float.
+      var v = (0..<total).map { Float($0 % 101) * 0.25 + Float(r) }
+      try v.withUnsafeMutableBufferPointer {
+        try world.reduceScatterSum($0, counts: counts, name: "test reduce-scatter")
+      }
+      let rankSum = Float(n * (n - 1) / 2)
+      let sum = { (i: Int) in Float(i % 101) * 0.25 * Float(n) + rankSum }
+      XCTAssertEqual(Array(v[mine]), mine.map(sum), "block \(mine) of \(total)")
+      // Each rank now changes its own block; the all-gather spreads every rank's change.
+      for i in mine { v[i] = -Float(i) - Float(r) / 8 }
+      try v.withUnsafeMutableBufferPointer {
+        try world.allgatherBlocks($0, counts: counts, name: "test all-gather blocks")
+      }
+      let owner = { (i: Int) in (0..<n).first { i < counts[...$0].reduce(0, +) }! }
+      XCTAssertEqual(v, (0..<total).map { -Float($0) - Float(owner($0)) / 8 })
+    }
+    // Counts that do not split the buffer are refused by name, before any MPI call.
+    var w: [Float] = [1, 2, 3]
+    XCTAssertThrowsError(try w.withUnsafeMutableBufferPointer {
+      try world.reduceScatterSum($0, counts: [Int](repeating: 2, count: n), name: "bad counts")
+    }) { XCTAssert("\($0)".contains("bad counts") && "\($0)".contains("do not split"), "\($0)") }
+  }
+
   func testBarrierAndNonBlocking() throws {
     try world.barrier(name: "test barrier")
     var v = [Double](repeating: Double(world.rank + 1), count: 1000)
