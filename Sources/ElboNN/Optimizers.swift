@@ -4,15 +4,37 @@ import CKernels
 ///
 /// Its state is a list of flat buffers the size of the parameters plus scalars, exposed for
 /// checkpoints under stable names.
+///
+/// Updates are elementwise: element i of the new parameters and state depends only on element i
+/// of the parameters, gradients and state (plus scalars such as Adam's t). So the update can be
+/// split into disjoint ranges done by different ranks, each owning one shard of the flat
+/// buffers (ZeRO stage 1, Rajbhandari et al. 2020), with exactly the result of the full update.
 public protocol Optimizer: AnyObject {
-  /// One update: params ← params − step(grads).
-  func update(_ params: UnsafeMutableBufferPointer<Float>, _ grads: UnsafeBufferPointer<Float>)
+  /// One step over elements `range` of the flat buffers: params[range] ← params[range] −
+  /// step(grads[range]), and the state's elements in `range` advance; nothing outside `range`
+  /// is read or written. It counts as one step (Adam's t advances once), so call it once per
+  /// training step, with this rank's shard or with the whole buffer.
+  ///
+  /// - Parameters:
+  ///   - params: all parameters, [parameter count].
+  ///   - grads: all gradients, [parameter count]; only `range` is read.
+  ///   - range: a sub-range of 0..<parameter count.
+  func update(_ params: UnsafeMutableBufferPointer<Float>, _ grads: UnsafeBufferPointer<Float>,
+              range: Range<Int>)
   /// Learning rate (may be changed by a schedule between steps).
   var learningRate: Float { get set }
   /// Named flat state buffers (each the size of the parameters), e.g. "adam.m".
   var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] { get }
   /// Named scalar state, e.g. "adam.t".
   var stateScalars: [String: Double] { get set }
+}
+
+extension Optimizer {
+  /// One update of every parameter: params ← params − step(grads).
+  public func update(_ params: UnsafeMutableBufferPointer<Float>,
+                     _ grads: UnsafeBufferPointer<Float>) {
+    update(params, grads, range: 0..<params.count)
+  }
 }
 
 /// Adam (Kingma & Ba, ICLR 2015, Algorithm 1) with bias correction.
@@ -37,8 +59,10 @@ public final class Adam: Optimizer {
   }
 
   public func update(_ params: UnsafeMutableBufferPointer<Float>,
-                     _ grads: UnsafeBufferPointer<Float>) {
+                     _ grads: UnsafeBufferPointer<Float>, range: Range<Int>) {
     precondition(params.count == count && grads.count == count, "Adam: buffer sizes differ")
+    precondition(range.lowerBound >= 0 && range.upperBound <= count, "Adam: range \(range) "
+      + "is outside the \(count) parameters")
     step += 1
     // Fold both bias corrections into the step size and ε (algebraically the same update;
     // computed in Double so that large t stays exact).
@@ -46,8 +70,10 @@ public final class Adam: Optimizer {
     let c2 = 1 - _pow(Double(beta2), Double(step))
     let lrT = Float(Double(learningRate) * c2.squareRoot() / c1)
     let epsT = Float(Double(epsilon) * c2.squareRoot())
-    ek_adam(params.baseAddress!, grads.baseAddress!, m.base, v.base, count, lrT, beta1, beta2,
-            epsT)
+    guard !range.isEmpty else { return }
+    let i = range.lowerBound
+    ek_adam(params.baseAddress! + i, grads.baseAddress! + i, m.base + i, v.base + i, range.count,
+            lrT, beta1, beta2, epsT)
   }
 
   public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
@@ -75,10 +101,12 @@ public final class SGD: Optimizer {
   }
 
   public func update(_ params: UnsafeMutableBufferPointer<Float>,
-                     _ grads: UnsafeBufferPointer<Float>) {
+                     _ grads: UnsafeBufferPointer<Float>, range: Range<Int>) {
     precondition(params.count == count && grads.count == count, "SGD: buffer sizes differ")
+    precondition(range.lowerBound >= 0 && range.upperBound <= count, "SGD: range \(range) "
+      + "is outside the \(count) parameters")
     let b = velocity.base, mu = momentum, lr = learningRate
-    for i in 0..<count {
+    for i in range {
       b[i] = mu * b[i] + grads[i]
       params[i] -= lr * b[i]
     }

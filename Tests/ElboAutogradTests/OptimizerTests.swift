@@ -75,6 +75,48 @@ final class OptimizerTests: XCTestCase {
       XCTAssertLessThan(f(p), 0.05 * f0, "\(type(of: opt))")
     }
   }
+
+  /// ZeRO-1's premise: updates are elementwise, so optimizers that each update one shard of the
+  /// flat buffers (as ranks do with the sharded method) reproduce the full update bit for bit,
+  /// state included, with t advancing once per step. Shards are cut at odd places (not at
+  /// vector widths), over several steps of random gradients.
+  func testShardedUpdatesEqualTheFullUpdateBitwise() {
+    let n = 1003
+    let cuts = [0, 5, 517, 518, n]  // 4 shards of 5, 512, 1 and 485 elements
+    let shards = (0..<(cuts.count - 1)).map { cuts[$0]..<cuts[$0 + 1] }
+    func makeAll() -> [Optimizer] {
+      [Adam(parameterCount: n, learningRate: 0.01), SGD(parameterCount: n, learningRate: 0.01)]
+    }
+    let full = makeAll(), parts = shards.map { _ in makeAll() }
+    var rng = TestRandom(seed: 11)
+    let start = rng.uniform(n, -1, 1)
+    for k in full.indices {
+      var p = start
+      var ps = shards.map { _ in start }  // each shard owner has its own copy of everything
+      for step in 1...5 {
+        let g = rng.uniform(n, -0.1, 0.1)
+        g.withUnsafeBufferPointer { gb in
+          p.withUnsafeMutableBufferPointer { full[k].update($0, gb) }
+          for (j, shard) in shards.enumerated() {
+            ps[j].withUnsafeMutableBufferPointer { parts[j][k].update($0, gb, range: shard) }
+          }
+        }
+        for (j, shard) in shards.enumerated() {
+          XCTAssertEqual(ps[j][shard].map(\.bitPattern), p[shard].map(\.bitPattern),
+                         "\(type(of: full[k])) shard \(shard) step \(step)")
+          // Outside its shard nothing moved.
+          XCTAssertEqual(ps[j][..<shard.lowerBound], start[..<shard.lowerBound])
+          XCTAssertEqual(ps[j][shard.upperBound...], start[shard.upperBound...])
+          for (name, buffer) in parts[j][k].stateBuffers {
+            let whole = full[k].stateBuffers.first { $0.name == name }!.buffer
+            XCTAssertEqual(buffer[shard].map(\.bitPattern), whole[shard].map(\.bitPattern), name)
+          }
+        }
+      }
+      XCTAssertEqual(parts[1][k].stateScalars, full[k].stateScalars)
+    }
+    XCTAssertEqual((parts[2][0] as! Adam).step, 5)
+  }
 }
 
 final class ParameterStoreTests: XCTestCase {
