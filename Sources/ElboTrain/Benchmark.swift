@@ -3,9 +3,10 @@ import ElboModels
 import Foundation
 
 /// `elbo bench vae`: times the full training step of the VAE (forward, backward, all-reduce,
-/// Adam) — on several ranks with each all-reduce method (fused, bucketed-overlapped), side by
-/// side — and, in the same process, the BLAS-bound limit — the sum of `cblas_sgemm` times at
-/// exactly the step's GEMM shapes — so the result is a ratio that machine noise affects little.
+/// Adam) — on several ranks with each method of ``AllreduceMethod`` (fused, bucketed-overlapped,
+/// sharded), side by side, and a raw `MPI_Allreduce` of the same bytes — and, in the same
+/// process, the BLAS-bound limit — the sum of `cblas_sgemm` times at exactly the step's GEMM
+/// shapes — so the result is a ratio that machine noise affects little.
 public enum VAEBenchmark {
   /// PyTorch 2.15 CPU on this machine kind (ANCHORS.md), examples/s by thread count.
   static let pytorchAnchor: [Int: Double] = [1: 20486, 2: 29318]
@@ -29,8 +30,9 @@ public enum VAEBenchmark {
     let noise = Tensor(zeros: [1, rows, latent])
     rng.fillNormal(noise.buffer)
 
-    // With several ranks both all-reduce methods are timed, in alternating blocks of steps so
-    // that the shared machine's noise hits them alike; the trainer's method is reported first.
+    // With several ranks every method is timed, in interleaved blocks of steps (and a block of
+    // raw all-reduces of the same bytes after each round) so that the shared machine's noise
+    // hits them alike; the trainer's method is reported first and gives the headline figures.
     // Their comparison uses the median block: a burst of other work on a shared machine (which
     // stalls whichever rank it lands on, and so the all-reduce) spoils a few blocks, not it.
     let methods = size > 1
@@ -40,8 +42,9 @@ public enum VAEBenchmark {
       GradientSync($0, store: store, communicator: communicator, bucketFloats: bucketFloats)
     }
     let tape = Tape()
-    // Per method: forward, backward, all-reduce (fused) or bucket wait (bucketed), optimizer.
-    var phase = [[Double]](repeating: [0, 0, 0, 0], count: methods.count)
+    // Per method: forward, backward, all-reduce (fused), bucket wait (bucketed) or
+    // reduce-scatter (sharded), optimizer, parameter all-gather (sharded).
+    var phase = [[Double]](repeating: [0, 0, 0, 0, 0], count: methods.count)
     var wall = [Double](repeating: 0, count: methods.count)
     var blockMs = [[Double]](repeating: [], count: methods.count)  // per block, ms per step
     func oneStep(_ m: Int, record: Bool) throws {
@@ -51,15 +54,22 @@ public enum VAEBenchmark {
       let terms = model.terms(x: x, noise: noise, normalizer: Float(batchSize), on: tape)
       let t1 = now()
       let (backward, reduce) = try syncs[m].backwardAndReduce(terms.loss, on: tape)
-      let t3 = now()
-      optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
-      let t4 = now()
+      let (update, gather) = try syncs[m].update(optimizer)
       if record {
         phase[m][0] += t1 - t0; phase[m][1] += backward; phase[m][2] += reduce
-        phase[m][3] += t4 - t3
+        phase[m][3] += update; phase[m][4] += gather
       }
     }
+    // Raw all-reduce of the same bytes, for the communication overhead ratio.
+    let probe = Tensor(zeros: [store.count])
+    var rawAllreduce = 0.0
+    func rawBlock(_ n: Int) throws {
+      let t0 = now()
+      for _ in 0..<n { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
+      rawAllreduce += now() - t0
+    }
     for m in methods.indices { for _ in 0..<warmup { try oneStep(m, record: false) } }
+    if size > 1 { try rawBlock(5); rawAllreduce = 0 }
     let block = max(1, min(20, steps / 10))
     var done = 0
     while done < steps {
@@ -71,20 +81,17 @@ public enum VAEBenchmark {
         wall[m] += now() - start
         blockMs[m].append((now() - start) * 1000 / Double(n))
       }
+      if size > 1 {
+        try communicator.barrier(name: "benchmark block")
+        try rawBlock(n)
+      }
       done += n
     }
     let ms = { (seconds: Double) in round3(seconds * 1000 / Double(steps)) }
     let stepMs = wall[0] * 1000 / Double(steps)
-
-    // Raw all-reduce of the same bytes, for the communication overhead ratio.
-    let probe = Tensor(zeros: [store.count])
-    var rawAllreduce = 0.0
-    if size > 1 {
-      for _ in 0..<5 { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
-      let t0 = now()
-      for _ in 0..<steps { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
-      rawAllreduce = (now() - t0) * 1000 / Double(steps)
-    }
+    rawAllreduce = rawAllreduce * 1000 / Double(steps)  // ms per all-reduce
+    // Communication per step: the reduction (or wait) plus, sharded, the parameter all-gather.
+    let commMs = { (m: Int) in (phase[m][2] + phase[m][4]) * 1000 / Double(steps) }
 
     let limit = blasBoundLimit(rows: rows, config: config)
     let examplesPerSecond = Double(batchSize) / (stepMs / 1000)
@@ -94,7 +101,7 @@ public enum VAEBenchmark {
       "allreduce": methods[0].rawValue,
       "examples_per_second": round1(examplesPerSecond), "step_ms": round3(stepMs),
       "forward_ms": ms(phase[0][0]), "backward_ms": ms(phase[0][1]),
-      "allreduce_ms": ms(phase[0][2]), "optimizer_ms": ms(phase[0][3]),
+      "allreduce_ms": round3(commMs(0)), "optimizer_ms": ms(phase[0][3]),
       "gemm_mflop_per_step": round3(limit.flops * Double(size) / 1e6),
       "blas_bound_ms": round3(limit.ms), "blas_gflops": round1(limit.flops / limit.ms / 1e6),
       "fraction_of_blas_bound": round3(limit.ms / stepMs),
@@ -102,25 +109,38 @@ public enum VAEBenchmark {
     ]
     if size > 1 { result["raw_allreduce_ms"] = round3(rawAllreduce) }
     if size > 1 && rawAllreduce > 0 {
-      result["allreduce_vs_raw"] = round3(phase[0][2] * 1000 / Double(steps) / rawAllreduce)
+      result["allreduce_vs_raw"] = round3(commMs(0) / rawAllreduce)
     }
-    // The side-by-side comparison: step time of each method, and for the bucketed one its
-    // backward (with bucket starts) and the wait left after backward.
+    // The side-by-side comparison: step time of each method; for the bucketed one its backward
+    // (with bucket starts) and the wait left after backward; for the sharded one the
+    // reduce-scatter and all-gather against the raw all-reduce, and its optimizer share.
     if methods.count > 1 {
       for (m, method) in methods.enumerated() {
         let name = method.rawValue
         result["\(name)_step_ms"] = ms(wall[m])
+        result["\(name)_examples_per_second"] = round1(Double(batchSize * steps) / wall[m])
         result["\(name)_median_block_step_ms"] = round3(median(blockMs[m]))
         result["\(name)_backward_ms"] = ms(phase[m][1])
-        result["\(name)_allreduce_ms"] = ms(phase[m][2])
-        if method == .bucketed {
+        result["\(name)_allreduce_ms"] = round3(commMs(m))
+        result["\(name)_optimizer_ms"] = ms(phase[m][3])
+        switch method {
+        case .bucketed:
           result["bucket_floats"] = bucketFloats
           result["buckets"] = syncs[m].bucketCount
+        case .sharded:
+          result["sharded_reduce_scatter_ms"] = ms(phase[m][2])
+          result["sharded_allgather_ms"] = ms(phase[m][4])
+          if rawAllreduce > 0 { result["sharded_comm_vs_raw"] = round3(commMs(m) / rawAllreduce) }
+        case .fused:
+          break
         }
       }
+      // Ratios of the median blocks.
       let fused = median(blockMs[methods.firstIndex(of: .fused)!])
-      let bucketed = median(blockMs[methods.firstIndex(of: .bucketed)!])
-      result["bucketed_vs_fused"] = round3(bucketed / fused)  // of the median blocks
+      for method in methods where method != .fused {
+        let other = median(blockMs[methods.firstIndex(of: method)!])
+        result["\(method.rawValue)_vs_fused"] = round3(other / fused)
+      }
     }
     let anchorThreads = size * BLAS.threads
     if let anchor = pytorchAnchor[anchorThreads] {

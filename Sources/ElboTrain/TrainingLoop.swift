@@ -1,4 +1,3 @@
-import CKernels
 import ElboCheckpoint
 import ElboDistributed
 import ElboModels
@@ -8,7 +7,9 @@ import Foundation
 ///
 /// Each step, on every rank:  this rank's share of the global batch → loss (its terms summed)
 /// → backward into the flat gradient → all-reduce (sum; losses are already divided by the global
-/// batch) → non-finite guard → optimizer update → checkpoint if due.
+/// batch), or reduce-scatter with the sharded method → non-finite guard → optimizer update (of
+/// this rank's shard, then all-gather of the parameters, with the sharded method) → checkpoint
+/// if due.
 /// Every rank makes the same collective calls in the same order; decisions that end or skip a
 /// step are taken on all-reduced values, so all ranks take them together.
 public final class TrainingLoop {
@@ -21,7 +22,8 @@ public final class TrainingLoop {
   private let log: MetricsLog
   private let sharder: Sharder
   private let checkpoints: CheckpointStore
-  /// Backward and the gradient all-reduce (fused or bucketed-overlapped, see AllreduceMethod).
+  /// Backward, the gradient reduction and the optimizer step (fused, bucketed-overlapped or
+  /// sharded, see AllreduceMethod).
   private let gradients: GradientSync
   private var consecutiveNonFinite = 0
   /// Printed lines go here (rank 0 only).
@@ -106,7 +108,9 @@ public final class TrainingLoop {
                                             globalBatch: b, tape: tape)
       let t1 = now()
       let (backward, reduce) = try gradients.backwardAndReduce(loss, on: tape)
-      var sums = localSums
+      // The loss terms and, per parameter tensor, whether this rank's part of the reduced
+      // gradient is non-finite: one small all-reduce, after which every rank knows both.
+      var sums = localSums + gradients.nonFiniteFlags()
       try communicator.allreduceSum(&sums, name: "loss terms")
 
       if let bad = nonFiniteTerm(sums) {
@@ -115,14 +119,25 @@ public final class TrainingLoop {
         continue
       }
       consecutiveNonFinite = 0
-      let t2 = now()
-      optimizer.update(store.flatValues, UnsafeBufferPointer(store.flatGrads))
+      let (update, gather) = try gradients.update(optimizer)
       step += 1
-      communicator.debugLog?.write(String(format: "step %d epoch %d items %d: loss %.3f ms, "
-        + "backward %.3f ms, gradient all-reduce %.3f ms, optimizer %.3f ms", step, epoch + 1,
-        items.count, (t1 - t0) * 1000, backward * 1000, reduce * 1000, (now() - t2) * 1000)
-        + (gradients.method == .bucketed ? " (buckets started during backward: "
-          + "\(gradients.startedDuringBackward)/\(gradients.bucketCount))" : ""))
+      if let debugLog = communicator.debugLog {
+        let ms = { (seconds: Double) in String(format: "%.3f ms", seconds * 1000) }
+        var line = "step \(step) epoch \(epoch + 1) items \(items.count): loss \(ms(t1 - t0)), "
+          + "backward \(ms(backward)), "
+        switch gradients.method {
+        case .fused, .bucketed: line += "gradient all-reduce \(ms(reduce)), "
+        case .sharded where gradients.exchangesShards:
+          line += "gradient reduce-scatter \(ms(reduce)), parameter all-gather \(ms(gather)), "
+        case .sharded: break  // one rank: nothing to exchange
+        }
+        line += "optimizer \(ms(update))"
+        if gradients.method == .bucketed {
+          line += " (buckets started during backward: "
+            + "\(gradients.startedDuringBackward)/\(gradients.bucketCount))"
+        }
+        debugLog.write(line)
+      }
 
       for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b
@@ -188,22 +203,16 @@ public final class TrainingLoop {
 
   // MARK: - Non-finite guard
 
-  /// The first term whose global sum is NaN or ±∞, or "gradient" if the reduced gradient is.
+  /// The first term whose global sum is NaN or ±∞, else "gradient of <tensor>" for the first
+  /// parameter tensor whose reduced gradient is: `sums` is the all-reduced loss terms followed
+  /// by the summed ``GradientSync/nonFiniteFlags()``, the same on every rank.
   private func nonFiniteTerm(_ sums: [Double]) -> String? {
     // Components first (log-likelihood, KL, …): they say *which* part went bad; the bound,
     // their sum, only if all of them look finite.
-    let named = Array(zip(workload.termNames, sums))
+    let terms = workload.termNames
+    let named = Array(zip(terms, sums))
     for (name, v) in named.dropFirst() + named.prefix(1) where !v.isFinite { return name }
-    let g = workload.store.flatGrads
-    if ek_all_finite(g.baseAddress!, g.count) == 0 {
-      let store = workload.store
-      for (i, spec) in store.specs.enumerated() {
-        let t = store.grad(i)
-        if ek_all_finite(t.pointer, t.count) == 0 { return "gradient of \(spec.name)" }
-      }
-      return "gradient"
-    }
-    return nil
+    return gradients.nonFiniteTensor(sums[terms.count...])
   }
 
   /// Skips the step (parameters untouched) or stops, the same way on every rank.
@@ -228,7 +237,7 @@ public final class TrainingLoop {
     say("elbo: training \(workload.modelName) on \(o.data): \(workload.itemCount) items, "
       + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
       + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
-      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.method.rawValue) gradient all-reduce")
+      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.method.summary)")
     for line in workload.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
   }
 
@@ -269,6 +278,8 @@ public final class TrainingLoop {
 
   func captureState() throws -> CheckpointState {
     let store = workload.store
+    // Sharded: each rank has advanced only its shard of the optimizer state; make it whole.
+    try gradients.gatherOptimizerState(optimizer)
     var tensors: [CheckpointTensor] = []
     for (i, spec) in store.specs.enumerated() {
       tensors.append(CheckpointTensor(name: "params/\(spec.name)", shape: spec.shape,

@@ -1,3 +1,4 @@
+import ElboTrain
 import Foundation
 import XCTest
 
@@ -11,17 +12,20 @@ final class BenchmarkTests: XCTestCase {
                          r.stdout)
   }
 
-  func testVAEBenchOnTwoRanksTimesBothAllReduceMethods() throws {
+  func testVAEBenchOnTwoRanksTimesEveryAllReduceMethod() throws {
     let d = try json(try ElboProcess.run(["bench", "vae", "--threads", "1", "--hidden", "32",
                                           "--latent", "4", "--steps", "20", "--warmup", "2",
                                           "--bucket-floats", "8192"], ranks: 2))
     XCTAssertEqual(d["ranks"] as? Int, 2)
-    XCTAssertEqual(d["allreduce"] as? String, "fused")
+    XCTAssertEqual(d["allreduce"] as? String, AllreduceMethod.trainerDefault.rawValue)
     // 784·32+32 + 32·32+32 + 32·8+8 + 4·32+32 + 32·32+32 + 32·784+784 = 53,528 floats:
     // 7 buckets of 8,192.
     XCTAssertEqual(d["buckets"] as? Int, 7)
-    for key in ["fused_step_ms", "bucketed_step_ms", "fused_median_block_step_ms",
-                "bucketed_median_block_step_ms", "bucketed_vs_fused", "raw_allreduce_ms"] {
+    for key in ["fused_step_ms", "bucketed_step_ms", "sharded_step_ms",
+                "fused_median_block_step_ms", "bucketed_median_block_step_ms",
+                "sharded_median_block_step_ms", "bucketed_vs_fused", "sharded_vs_fused",
+                "raw_allreduce_ms", "sharded_reduce_scatter_ms", "sharded_allgather_ms",
+                "sharded_comm_vs_raw", "allreduce_vs_raw"] {
       let v = try XCTUnwrap(d[key] as? Double, key)
       XCTAssertGreaterThan(v, 0, key)
     }

@@ -26,6 +26,28 @@ final class FailureTests: XCTestCase {
     XCTAssertEqual(maxDifference(before, try checkpointParameters(out)), 0)
   }
 
+  /// The same with the sharded optimizer step on 2 ranks, where each rank holds only its shard
+  /// of the reduced gradient: the ranks agree (through the loss-terms all-reduce) and stop
+  /// together, naming the term, after the allowed skips; nothing reaches the parameters or
+  /// `latest`.
+  func testNonFiniteStopsTheShardedStepOnTwoRanks() throws {
+    let out = scratchDirectory("nonfinite-sharded") + "/run"
+    let sharded = ["--allreduce", "sharded"]
+    var r = try ElboProcess.run(tiny + sharded + ["--out", out, "--max-steps", "5"], ranks: 2)
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let before = try checkpointParameters(out)
+    r = try ElboProcess.run(tiny + sharded + ["--out", out, "--resume", "latest", "--max-steps",
+                                              "20", "--lr", "1e30", "--nonfinite-skips", "2"],
+                            ranks: 2)
+    XCTAssertNotEqual(r.status, 0)
+    XCTAssertTrue(r.stdout.contains("step skipped (2/2)"), r.stdout)
+    let line = r.stderr.split(separator: "\n").first { $0.contains("non-finite") }
+    XCTAssertNotNil(line, r.stderr)
+    let latest = try String(contentsOfFile: out + "/checkpoints/latest", encoding: .utf8)
+    XCTAssertTrue(latest.hasPrefix("ckpt-00000005"), latest)
+    XCTAssertEqual(maxDifference(before, try checkpointParameters(out)), 0)
+  }
+
   /// Skipping is opt-in and bounded: with --nonfinite-skips the run survives isolated bad steps
   /// but still stops when they persist.
   func testPersistentNonFiniteStopsEvenWithSkips() throws {
