@@ -219,7 +219,7 @@ extension Communicator {
 
   /// The start of each rank's block, after checking that `counts` splits `total` elements into
   /// one block per rank that MPI's `int` counts and displacements can address.
-  private func blockStarts(_ counts: [Int], total: Int, _ name: String) throws -> [Int32] {
+  func blockStarts(_ counts: [Int], total: Int, _ name: String) throws -> [Int32] {
     guard counts.count == size, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) == total else {
       throw DistributedError(rank: rank, size: size, collective: name,
                              message: "block counts \(counts.prefix(8)) do not split \(total) "

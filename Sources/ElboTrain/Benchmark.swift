@@ -38,15 +38,23 @@ public enum VAEBenchmark {
     let methods = size > 1
       ? [AllreduceMethod.trainerDefault] + AllreduceMethod.allCases.filter { $0 != .trainerDefault }
       : [AllreduceMethod.trainerDefault]
-    let syncs = methods.map {
-      GradientSync($0, store: store, communicator: communicator, bucketFloats: bucketFloats)
+    var syncs = try methods.map {
+      try GradientSync($0, store: store, communicator: communicator, bucketFloats: bucketFloats)
+    }
+    // Labels in the JSON line; the sharded method moving its shards through shared memory is
+    // also timed through MPI's collectives ("sharded_mpi"), to show what the transport buys.
+    var labels = methods.map(\.rawValue)
+    if let s = methods.firstIndex(of: .sharded), syncs[s].exchange is SharedMemoryShardExchange {
+      labels.append("sharded_mpi")
+      syncs.append(try GradientSync(.sharded, store: store, communicator: communicator,
+                                    sharedMemory: false))
     }
     let tape = Tape()
     // Per method: forward, backward, all-reduce (fused), bucket wait (bucketed) or
     // reduce-scatter (sharded), optimizer, parameter all-gather (sharded).
-    var phase = [[Double]](repeating: [0, 0, 0, 0, 0], count: methods.count)
-    var wall = [Double](repeating: 0, count: methods.count)
-    var blockMs = [[Double]](repeating: [], count: methods.count)  // per block, ms per step
+    var phase = [[Double]](repeating: [0, 0, 0, 0, 0], count: syncs.count)
+    var wall = [Double](repeating: 0, count: syncs.count)
+    var blockMs = [[Double]](repeating: [], count: syncs.count)  // per block, ms per step
     func oneStep(_ m: Int, record: Bool) throws {
       let t0 = now()
       tape.reset()
@@ -68,13 +76,13 @@ public enum VAEBenchmark {
       for _ in 0..<n { try communicator.allreduceSum(probe.buffer, name: "raw all-reduce") }
       rawAllreduce += now() - t0
     }
-    for m in methods.indices { for _ in 0..<warmup { try oneStep(m, record: false) } }
+    for m in syncs.indices { for _ in 0..<warmup { try oneStep(m, record: false) } }
     if size > 1 { try rawBlock(5); rawAllreduce = 0 }
     let block = max(1, min(20, steps / 10))
     var done = 0
     while done < steps {
       let n = min(block, steps - done)
-      for m in methods.indices {
+      for m in syncs.indices {
         try communicator.barrier(name: "benchmark block")
         let start = now()
         for _ in 0..<n { try oneStep(m, record: true) }
@@ -98,7 +106,7 @@ public enum VAEBenchmark {
     var result: [String: Any] = [
       "model": "vae", "batch_size": batchSize, "latent": latent, "hidden": hidden,
       "threads": BLAS.threads, "ranks": size, "steps": steps,
-      "allreduce": methods[0].rawValue,
+      "allreduce": labels[0],
       "examples_per_second": round1(examplesPerSecond), "step_ms": round3(stepMs),
       "forward_ms": ms(phase[0][0]), "backward_ms": ms(phase[0][1]),
       "allreduce_ms": round3(commMs(0)), "optimizer_ms": ms(phase[0][3]),
@@ -111,35 +119,35 @@ public enum VAEBenchmark {
     if size > 1 && rawAllreduce > 0 {
       result["allreduce_vs_raw"] = round3(commMs(0) / rawAllreduce)
     }
+    if let exchange = syncs[0].exchange { result["shard_transport"] = exchange.transport }
     // The side-by-side comparison: step time of each method; for the bucketed one its backward
     // (with bucket starts) and the wait left after backward; for the sharded one the
     // reduce-scatter and all-gather against the raw all-reduce, and its optimizer share.
-    if methods.count > 1 {
-      for (m, method) in methods.enumerated() {
-        let name = method.rawValue
+    if syncs.count > 1 {
+      for (m, name) in labels.enumerated() {
         result["\(name)_step_ms"] = ms(wall[m])
         result["\(name)_examples_per_second"] = round1(Double(batchSize * steps) / wall[m])
         result["\(name)_median_block_step_ms"] = round3(median(blockMs[m]))
         result["\(name)_backward_ms"] = ms(phase[m][1])
         result["\(name)_allreduce_ms"] = round3(commMs(m))
         result["\(name)_optimizer_ms"] = ms(phase[m][3])
-        switch method {
+        switch syncs[m].method {
         case .bucketed:
           result["bucket_floats"] = bucketFloats
           result["buckets"] = syncs[m].bucketCount
         case .sharded:
-          result["sharded_reduce_scatter_ms"] = ms(phase[m][2])
-          result["sharded_allgather_ms"] = ms(phase[m][4])
-          if rawAllreduce > 0 { result["sharded_comm_vs_raw"] = round3(commMs(m) / rawAllreduce) }
+          result["\(name)_reduce_scatter_ms"] = ms(phase[m][2])
+          result["\(name)_allgather_ms"] = ms(phase[m][4])
+          if rawAllreduce > 0 { result["\(name)_comm_vs_raw"] = round3(commMs(m) / rawAllreduce) }
+          if let exchange = syncs[m].exchange { result["\(name)_transport"] = exchange.transport }
         case .fused:
           break
         }
       }
       // Ratios of the median blocks.
-      let fused = median(blockMs[methods.firstIndex(of: .fused)!])
-      for method in methods where method != .fused {
-        let other = median(blockMs[methods.firstIndex(of: method)!])
-        result["\(method.rawValue)_vs_fused"] = round3(other / fused)
+      let fused = median(blockMs[labels.firstIndex(of: "fused")!])
+      for (m, name) in labels.enumerated() where name != "fused" {
+        result["\(name)_vs_fused"] = round3(median(blockMs[m]) / fused)
       }
     }
     let anchorThreads = size * BLAS.threads

@@ -15,7 +15,10 @@ import ElboModels
 ///   parameters and optimizer state; `MPI_Allgatherv` then gives every rank all parameters.
 ///   The same bytes move as in a ring all-reduce, and each rank does 1/N of the optimizer work.
 ///   Before a checkpoint the optimizer state is all-gathered too, so checkpoints hold the full
-///   state whatever the method and a run resumes on any number of ranks.
+///   state whatever the method and a run resumes on any number of ranks. When all ranks are on
+///   one node the shards move through a shared-memory window instead of MPI's collectives
+///   (``SharedMemoryShardExchange``: each float copied once by its writer and once by its
+///   reader); across nodes through `MPI_Reduce_scatter` and `MPI_Allgatherv`.
 ///
 /// All three give the same parameters up to float summation order. `elbo bench vae` on several
 /// ranks times all of them side by side. `elbo train --allreduce` picks one; the default is
@@ -61,9 +64,16 @@ final class GradientSync {
   let shard: Range<Int>
   /// Every rank's shard size, by rank (the block counts of the reduce-scatter and all-gather).
   let shardCounts: [Int]
+  /// How shards move between ranks (the sharded method on more than one rank; else nil).
+  let exchange: ShardExchange?
 
+  /// Collective for the sharded method on several ranks (it may allocate a shared-memory
+  /// window): every rank creates its GradientSyncs in the same order.
+  ///
+  /// - Parameter sharedMemory: with the sharded method, move shards through shared memory when
+  ///   all ranks are on one node (false: always through MPI collectives, e.g. to compare).
   init(_ method: AllreduceMethod, store: ParameterStore, communicator: Communicator,
-       bucketFloats: Int = AllreduceMethod.defaultBucketFloats) {
+       bucketFloats: Int = AllreduceMethod.defaultBucketFloats, sharedMemory: Bool = true) throws {
     self.method = method
     self.store = store
     self.communicator = communicator
@@ -71,10 +81,24 @@ final class GradientSync {
     let size = communicator.size
     shard = Sharder.share(of: store.count, rank: communicator.rank, size: size)
     shardCounts = (0..<size).map { Sharder.share(of: store.count, rank: $0, size: size).count }
+    if method == .sharded && size > 1 {
+      let local = sharedMemory
+        ? try SharedMemoryShardExchange.make(communicator: communicator, capacity: store.count)
+        : nil
+      exchange = local ?? CollectiveShardExchange(communicator: communicator)
+    } else {
+      exchange = nil
+    }
   }
 
   /// Whether this method exchanges shards (the sharded method on more than one rank).
-  var exchangesShards: Bool { method == .sharded && communicator.size > 1 }
+  var exchangesShards: Bool { exchange != nil }
+
+  /// The method, and for the sharded one how its shards move (training header).
+  var summary: String {
+    guard let exchange else { return method.summary }
+    return method.summary + " through \(exchange.transport)"
+  }
 
   /// Buckets the last bucketed step had started before backward reached the first layer (whose
   /// gradient is final last): the ones overlapped with backward's remaining work.
@@ -103,10 +127,7 @@ final class GradientSync {
     case .sharded:
       if let loss { tape.backward(loss) }
       let t1 = now()
-      if exchangesShards {
-        try communicator.reduceScatterSum(grads, counts: shardCounts,
-                                          name: "gradient reduce-scatter")
-      }
+      try exchange?.reduceScatterSum(grads, counts: shardCounts, name: "gradient reduce-scatter")
       return (t1 - t0, now() - t1)
     case .bucketed:
       reducer.begin(grads)
@@ -135,13 +156,13 @@ final class GradientSync {
   func update(_ optimizer: Optimizer) throws -> (optimizer: Double, gather: Double) {
     let params = store.flatValues, grads = UnsafeBufferPointer(store.flatGrads)
     let t0 = now()
-    guard exchangesShards else {
+    guard let exchange else {
       optimizer.update(params, grads)
       return (now() - t0, 0)
     }
     optimizer.update(params, grads, range: shard)
     let t1 = now()
-    try communicator.allgatherBlocks(params, counts: shardCounts, name: "parameter all-gather")
+    try exchange.allgatherBlocks(params, counts: shardCounts, name: "parameter all-gather")
     return (t1 - t0, now() - t1)
   }
 
@@ -149,10 +170,10 @@ final class GradientSync {
   /// each state buffer), so that a checkpoint holds the full state. A no-op for the other
   /// methods and on one rank; collective otherwise.
   func gatherOptimizerState(_ optimizer: Optimizer) throws {
-    guard exchangesShards else { return }
+    guard let exchange else { return }
     for (name, buffer) in optimizer.stateBuffers {
-      try communicator.allgatherBlocks(buffer, counts: shardCounts,
-                                       name: "optimizer state all-gather (\(name))")
+      try exchange.allgatherBlocks(buffer, counts: shardCounts,
+                                   name: "optimizer state all-gather (\(name))")
     }
   }
 

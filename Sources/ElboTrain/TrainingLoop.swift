@@ -52,7 +52,8 @@ public final class TrainingLoop {
     sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
-    gradients = GradientSync(options.allreduce, store: workload.store, communicator: communicator)
+    gradients = try GradientSync(options.allreduce, store: workload.store,
+                                 communicator: communicator)
     log = try MetricsLog(path: communicator.rank == 0 ? run.metricsFile : nil)
     guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
       throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
@@ -237,7 +238,7 @@ public final class TrainingLoop {
     say("elbo: training \(workload.modelName) on \(o.data): \(workload.itemCount) items, "
       + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
       + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
-      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.method.summary)")
+      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.summary)")
     for line in workload.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
   }
 

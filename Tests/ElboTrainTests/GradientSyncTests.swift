@@ -3,8 +3,9 @@ import ElboModels
 @testable import ElboTrain
 import XCTest
 
-/// The gradient reduction and optimizer step of every ``AllreduceMethod``, on this process's
-/// ranks: one in `swift test`, 2 and 3 when launch/test runs this class under mpirun.
+/// The gradient reduction and optimizer step of every ``AllreduceMethod`` (the sharded one over
+/// both shard transports), on this process's ranks: one in `swift test`, 2 and 3 when
+/// launch/test runs this class under mpirun.
 final class GradientSyncTests: XCTestCase {
   let world: Communicator = {
     do { return try Communicator.initialize() } catch { fatalError("MPI: \(error)") }
@@ -30,16 +31,30 @@ final class GradientSyncTests: XCTestCase {
     }
   }
 
+  /// Every method, and the sharded one through shared memory (where the job allows) and
+  /// through MPI collectives ("sharded-mpi").
+  let variants = AllreduceMethod.allCases.map(\.rawValue) + ["sharded-mpi"]
+
+  func makeSync(_ variant: String, _ store: ParameterStore) throws -> GradientSync {
+    let method = AllreduceMethod(rawValue: variant) ?? .sharded
+    return try GradientSync(method, store: store, communicator: world, bucketFloats: 100,
+                            sharedMemory: variant != "sharded-mpi")
+  }
+
   /// After three steps every method leaves every rank with the same parameters, bit for bit
   /// (exact sums, elementwise Adam); the sharded method's all-gathered optimizer state equals
   /// the state of a full update.
   func testEveryMethodGivesTheSameParametersAndStateOnEveryRank() throws {
-    var results: [AllreduceMethod: (params: [Float], state: [[Float]])] = [:]
-    for method in AllreduceMethod.allCases {
+    var results: [String: (params: [Float], state: [[Float]])] = [:]
+    for method in variants {
       let store = makeStore()
       let adam = Adam(parameterCount: store.count, learningRate: 0.01)
-      let sync = GradientSync(method, store: store, communicator: world, bucketFloats: 100)
+      let sync = try makeSync(method, store)
       XCTAssertEqual(sync.shardCounts.reduce(0, +), store.count)
+      if world.size > 1 && sync.method == .sharded {
+        let transport = method == "sharded" ? "shared memory" : "MPI collectives"
+        XCTAssertEqual(sync.exchange?.transport, transport, method)
+      }
       for step in 0..<3 {
         fillGradient(store, step: step)
         _ = try sync.backwardAndReduce(nil, on: Tape())
@@ -55,10 +70,10 @@ final class GradientSyncTests: XCTestCase {
       }
       results[method] = (Array(store.flatValues), adam.stateBuffers.map { Array($0.buffer) })
     }
-    let fused = results[.fused]!
+    let fused = results["fused"]!
     let initial = makeStore()
     XCTAssertNotEqual(fused.params, Array(initial.flatValues), "the steps moved nothing")
-    for method in [AllreduceMethod.bucketed, .sharded] {
+    for method in variants.dropFirst() {
       XCTAssertEqual(results[method]!.params.map(\.bitPattern), fused.params.map(\.bitPattern),
                      "\(method) parameters")
       XCTAssertEqual(results[method]!.state.map { $0.map(\.bitPattern) },
@@ -71,14 +86,14 @@ final class GradientSyncTests: XCTestCase {
   /// training loop does inside its loss-terms all-reduce. With the sharded method on several
   /// ranks only the last rank holds that element of the reduced gradient.
   func testNonFiniteGradientIsNamedOnEveryRank() throws {
-    for method in AllreduceMethod.allCases {
+    for method in variants {
       let store = makeStore()
-      let sync = GradientSync(method, store: store, communicator: world)
+      let sync = try makeSync(method, store)
       fillGradient(store, step: 0)
       if world.rank == 0 { store.flatGrads[store.count - 1] = .nan }
       _ = try sync.backwardAndReduce(nil, on: Tape())
       var flags = sync.nonFiniteFlags()
-      if method == .sharded && world.size > 1 && world.rank < world.size - 1 {
+      if sync.exchangesShards && world.rank < world.size - 1 {
         XCTAssertEqual(flags, [0, 0, 0, 0], "rank \(world.rank) does not hold the bad element")
       }
       try world.allreduceSum(&flags, name: "loss terms")
