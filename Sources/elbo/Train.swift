@@ -48,10 +48,10 @@ struct RunFlags: ParsableArguments {
   var evalEvery: Int?
   @Flag(help: "Replace an earlier run in --out (refused unless the directory holds only an Elbo run's files).")
   var overwrite = false
-  @Option(help: ArgumentHelp("Gradient all-reduce: fused (one MPI_Allreduce after backward), "
-    + "bucketed (MPI_Iallreduce per bucket, overlapped with backward) or sharded (reduce-scatter, "
-    + "each rank's optimizer on its 1/N of the parameters, all-gather); `elbo bench vae` times "
-    + "all three."))
+  @Option(help: ArgumentHelp("Gradient all-reduce: sharded (reduce-scatter, each rank's Adam on "
+    + "its 1/N of the parameters, all-gather; through shared memory on one node), fused (one "
+    + "MPI_Allreduce after backward) or bucketed (MPI_Iallreduce per bucket, overlapped with "
+    + "backward); `elbo bench vae` times all three."))
   var allreduce = AllreduceMethod.trainerDefault
   @Option(help: ArgumentHelp("Each rank writes DIR/rank-<r>.log: host, pid, network namespace, "
     + "collectives entered and left, per-step timings (default: $ELBO_DEBUG_LOG).",

@@ -1,3 +1,4 @@
+import ElboTrain
 import Foundation
 import XCTest
 
@@ -18,6 +19,9 @@ final class DebugLogTests: XCTestCase {
 
     let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/debug").sorted()
     XCTAssertEqual(files, ["rank-0.log", "rank-1.log"])
+    // The default method's gradient reduction, as the logs name it.
+    let reduction = AllreduceMethod.trainerDefault == .sharded
+      ? "gradient reduce-scatter" : "gradient all-reduce"
     var pids: [String] = []
     var collectives: [[String]] = []
     for (rank, name) in files.enumerated() {
@@ -34,14 +38,14 @@ final class DebugLogTests: XCTestCase {
       XCTAssertEqual(stepLines.count, steps, name)
       for (i, line) in stepLines.enumerated() {
         XCTAssertTrue(line.hasPrefix("step \(i + 1) epoch 1 items 50: loss "), line)
-        XCTAssertTrue(line.contains("gradient all-reduce") && line.hasSuffix(" ms"), line)
+        XCTAssertTrue(line.contains(reduction) && line.hasSuffix(" ms"), line)
       }
       // Every collective entered is left, and the gradient is reduced once per step.
       let entered = lines.filter { $0.hasPrefix("enter ") }.map { String($0.dropFirst(6)) }
       let left = lines.filter { $0.hasPrefix("leave ") }
         .map { $0.dropFirst(6).components(separatedBy: " ").dropLast(2).joined(separator: " ") }
       XCTAssertEqual(entered, left, name)
-      XCTAssertEqual(entered.filter { $0 == "gradient all-reduce" }.count, steps, name)
+      XCTAssertEqual(entered.filter { $0 == reduction }.count, steps, name)
       XCTAssertTrue(entered.contains("checkpoint HDF5 write"), name)
       collectives.append(entered)
     }
