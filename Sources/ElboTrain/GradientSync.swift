@@ -28,13 +28,13 @@ public enum AllreduceMethod: String, Codable, CaseIterable, Sendable {
 
   /// The method the training loop uses unless told otherwise: sharded. Measured here (README,
   /// "Measured"; `mpirun -np 2 elbo bench vae --threads 1 --steps 2000`, VAE batch 100, every
-  /// method in interleaved blocks of one process, 15 rounds on a shared machine): the sharded
-  /// step through shared memory took 0.74–0.87× the fused step in every round (median 0.81×):
+  /// method in interleaved blocks of one process, 25 rounds on a shared machine): the sharded
+  /// step through shared memory took 0.74–0.87× the fused step in every round (median 0.82×):
   /// its reduce-scatter + all-gather took 0.37–0.75× a raw `MPI_Allreduce` of the same bytes,
-  /// and Adam runs on half the parameters. In the quiet rounds it reached 59.6–60.8k
-  /// examples/s against fused's 50.9–51.9k. Through MPI's collectives (other nodes) it took
-  /// 0.97–1.06× the fused step, because OpenMPI's `MPI_Reduce_scatter` first copies the whole
-  /// buffer; over TCP it is not measured.
+  /// and Adam runs on half the parameters. In the 12 quiet rounds it reached 52.7–60.8k
+  /// examples/s (median 58.2k) against fused's 45.5–51.9k (median 50.0k). Through MPI's
+  /// collectives (other nodes) it took 0.97–1.06× the fused step, because OpenMPI's
+  /// `MPI_Reduce_scatter` first copies the whole buffer; over TCP it is not measured.
   /// Fused and bucketed tie when the machine is otherwise idle, because with shared memory the
   /// copies are CPU work on the same cores backward needs, so overlap only hides waiting;
   /// bucketed is faster when other jobs stall the ranks, and slower over TCP.
