@@ -77,6 +77,10 @@ struct TrainBBBRegression: ParsableCommand {
   @Option(help: "Starting σ_y when it is learned.") var noiseStdInit: Float = 0.5
   @Option(help: "Training points.") var points = 1000
   @Option(help: "Held-out points (inside the data range).") var heldoutPoints = 500
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp("Standardise x and y with the training "
+    + "set's mean and std before the network (the prior is on weights in those units); "
+    + "results are reported in data units."))
+  var standardize = true
   @OptionGroup var flags: RunFlags
 
   func run() throws {
@@ -95,6 +99,7 @@ struct TrainBBBRegression: ParsableCommand {
     o.bbb.noiseStdInit = noiseStdInit
     o.bbb.trainPoints = points
     o.bbb.heldOutPoints = heldoutPoints
+    o.bbb.standardize = standardize
     try flags.train(o)
   }
 }
