@@ -111,8 +111,11 @@ struct TrainBBBClassifier: ParsableCommand {
     discussion: """
       Inputs are pixel intensities in [0, 1]; labels come from the data set. Scale-mixture prior
       by default. --variant plain / dropout train the baselines of the same size. Per epoch:
-      test error, test log-likelihood (class probabilities averaged over S weight samples) and
-      the mean predictive entropy on correct vs misclassified test images.
+      test error, test log-likelihood (class probabilities averaged over S weight samples),
+      the mean predictive entropy on correct vs misclassified test images, and the expected
+      calibration error (test_ece). Pictures: plots/entropy.svg (entropy histograms),
+      plots/reliability.svg (reliability diagram), images/uncertain.png (the most uncertain
+      test images).
       """)
 
   @Option(help: "fashion-mnist, mnist-5k, or a directory of IDX files.") var data = "fashion-mnist"

@@ -143,7 +143,7 @@ final class BBBTests: XCTestCase {
     try elbo(["train", "bbb-regression", "--epochs", "20", "--threads", "1",
               "--out", dir + "/reg"])
     for (run, keys) in [("cls", ["test_error", "test_log_likelihood", "entropy_correct",
-                                 "entropy_misclassified"]),
+                                 "entropy_misclassified", "test_ece"]),
                         ("reg", ["test_coverage_2sd", "test_log_likelihood", "std_ratio_out_in",
                                  "epistemic_std_ratio_out_in"])] {
       let trained = try records("\(dir)/\(run)", kind: "epoch").last!
