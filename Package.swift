@@ -61,7 +61,8 @@ let package = Package(
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),
-    .testTarget(name: "ElboTrainTests", dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport"]),
+    .testTarget(name: "ElboTrainTests",
+                dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels"]),
     .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

@@ -24,7 +24,7 @@ public enum RunReport {
     -> [String]
   {
     try createDirectory(dir + "/plots")
-    return try TrainingCurves.figures(records).map { figure in
+    return try TrainingCurves.figures(records, posterior: posterior(dir)).map { figure in
       let path = dir + "/plots/" + figure.fileName
       try write(Data(figure.plot.svg().utf8), to: path)
       return path
@@ -40,12 +40,13 @@ public enum RunReport {
     let config = try readConfig(dir)
 
     // Plots: the training curves in the seed's order, then the workload's, then any others.
-    let curveNames = TrainingCurves.figures(records).map { "plots/" + $0.fileName }
+    let figures = TrainingCurves.figures(records, posterior: posterior(dir))
+    let curveNames = figures.map { "plots/" + $0.fileName }
     let svgFiles = ((try? fm.contentsOfDirectory(atPath: dir + "/plots")) ?? [])
       .filter { $0.hasSuffix(".svg") }.map { "plots/" + $0 }
     let pngFiles = ((try? fm.contentsOfDirectory(atPath: dir + "/images")) ?? [])
       .filter { $0.hasSuffix(".png") }.map { "images/" + $0 }
-    let curveCaptions = Dictionary(uniqueKeysWithValues: TrainingCurves.figures(records).map {
+    let curveCaptions = Dictionary(uniqueKeysWithValues: figures.map {
       ("plots/" + $0.fileName, $0.caption)
     })
 
@@ -75,6 +76,12 @@ public enum RunReport {
   }
 
   // MARK: - Pieces of the page
+
+  /// Whether the run's posterior is over latents or weights, from `config.json`'s model.
+  static func posterior(_ dir: String) -> TrainingCurves.Posterior {
+    let config = (try? readConfig(dir)) ?? nil
+    return .init(model: config?.first(where: { $0.0 == "model" })?.1)
+  }
 
   static func readConfig(_ dir: String) throws -> [(String, String)]? {
     let path = dir + "/config.json"

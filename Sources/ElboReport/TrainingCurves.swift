@@ -9,6 +9,17 @@ import Foundation
 /// keys `test_…`). Which key is which follows the loop's naming: `neg_elbo`, the keys that begin
 /// with `log_` (a workload's log-likelihood term), `surprise`, `kl`.
 public enum TrainingCurves {
+  /// What the surprise is about: a per-example latent z (the VAE: log p(z) − log q(z|x), KL in
+  /// closed form) or the network's weights (Bayes by Backprop: log p(w) − log q(w), whose KL is
+  /// closed-form for a Gaussian prior and the Monte Carlo log q(w) − log p(w) at the step's
+  /// weight sample otherwise, where it is exactly −surprise).
+  public enum Posterior: Sendable {
+    case latent, weights
+
+    /// From the `model` of a run's config (`bbb-…` models put the posterior on weights).
+    public init(model: String?) { self = model?.hasPrefix("bbb") == true ? .weights : .latent }
+  }
+
   /// A figure for `plots/`: file name (no directory), the chart, and the report caption.
   public struct Figure {
     public let fileName: String
@@ -17,7 +28,8 @@ public enum TrainingCurves {
   }
 
   /// The figures that `records` have data for (none before the first logged window).
-  public static func figures(_ records: [MetricsRecord]) -> [Figure] {
+  public static func figures(_ records: [MetricsRecord], posterior: Posterior = .latent)
+    -> [Figure] {
     let train = latestAttempt(records.filter { $0.kind == "train" })
     let epochs = latestAttempt(records.filter { $0.kind == "epoch" })
     var figures: [Figure] = []
@@ -71,16 +83,25 @@ public enum TrainingCurves {
     }
 
     // iii. Surprise and −KL.
-    var s = Plot(title: "Surprise log p(z) − log q(z|x)", xLabel: "optimizer step", yLabel: "nats per item")
+    let (title, klName, caption): (String, String, String)
+    switch posterior {
+    case .latent:
+      title = "Surprise log p(z) − log q(z|x)"
+      klName = "−KL (analytic)"
+      caption = "The surprise, a Monte Carlo estimate of −KL(q ‖ p), beside the analytic −KL: the price in nats of moving the posterior away from the prior."
+    case .weights:
+      title = "Surprise log p(w) − log q(w), this example's share"
+      klName = "−KL"
+      caption = "The surprise log p(w) − log q(w) at the step's weight sample, beside −KL(q ‖ p) (closed form for a Gaussian prior; for the scale mixture the Monte Carlo estimate at the same sample, so the curves coincide), both per example: π_i·(…)/B. The price in nats of moving the weights' posterior away from the prior."
+    }
+    var s = Plot(title: title, xLabel: "optimizer step", yLabel: "nats per item")
     var any = add(&s, train: "surprise, train", trainKey: { $0.number("surprise") },
                   test: "surprise, test", testKey: { $0.number("test_surprise") })
-    any = add(&s, train: "−KL (analytic), train", trainKey: { $0.number("kl").map { -$0 } },
-              test: "−KL (analytic), test", testKey: { $0.number("test_kl").map { -$0 } },
+    any = add(&s, train: klName + ", train", trainKey: { $0.number("kl").map { -$0 } },
+              test: klName + ", test", testKey: { $0.number("test_kl").map { -$0 } },
               dashed: true) || any
     if any {
-      figures.append(Figure(fileName: "surprise.svg",
-                            caption: "The surprise, a Monte Carlo estimate of −KL(q ‖ p), beside the analytic −KL where the model has one: the price in nats of moving the posterior away from the prior.",
-                            plot: s))
+      figures.append(Figure(fileName: "surprise.svg", caption: caption, plot: s))
     }
     return figures
   }

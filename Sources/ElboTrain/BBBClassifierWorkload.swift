@@ -16,6 +16,8 @@ public final class BBBClassifierWorkload: Workload {
   public let test: ImageDataset
   private let noise: BBBNoise
   private var lastKL = Double.nan
+  /// The last test-set predictions and the `parameterFingerprint` they were made at.
+  private var cachedPredictions: (key: [UInt64], predictions: [ClassPrediction])?
 
   public var modelName: String { Self.name }
   public var store: ParameterStore { model.store }
@@ -86,57 +88,83 @@ public final class BBBClassifierWorkload: Workload {
 
   // MARK: - Evaluation
 
-  /// Test error, test log-likelihood log p̄(y|x) with p̄ = (1/S) Σ_s softmax(f_{w_s}(x)), and the
-  /// mean predictive entropy H[p̄] on correctly and wrongly classified test images. Each rank
-  /// takes a contiguous share of the test set with the SAME S weight samples; the sums are
-  /// all-reduced, so every test image counts once whatever the number of ranks.
+  /// Test error, test log-likelihood log p̄(y|x) with p̄ = (1/S) Σ_s softmax(f_{w_s}(x)), the
+  /// mean predictive entropy H[p̄] on correctly and wrongly classified test images, and the
+  /// expected calibration error (`ReliabilityBins`). Each rank computes p̄ for a contiguous share
+  /// of the test set with the SAME S weight samples; the shares are gathered (an all-reduce of
+  /// [N, C] in which each rank fills its own rows), so every rank then summarises the whole test
+  /// set in the same order, and the metrics do not depend on the number of ranks. The
+  /// predictions are kept for `artifacts`, which draws them without computing them again.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
+    let c = model.config.classes
+    var probabilities = [Double](repeating: 0, count: test.count * c)  // Σ_s softmax [N, C]
+    probabilities.withUnsafeMutableBufferPointer { accumulateProbabilities(mine, into: $0) }
+    if communicator.size > 1 {
+      try communicator.allreduceSum(&probabilities, name: "test-set predictive probabilities")
+    }
+    let predictions = summarise(probabilities)
+    cachedPredictions = (parameterFingerprint(), predictions)
+    var metrics = classifierTestMetrics(predictions)
+    metrics["predict_samples"] = Double(predictionSamples)
+    return metrics
+  }
+
+  /// S: the weight samples a prediction averages (1 for the plain and dropout networks, whose
+  /// prediction is deterministic).
+  var predictionSamples: Int { model.network.predictionSamples(options.predictSamples) }
+
+  /// Adds Σ_s softmax(f_{w_s}(x)) of test images `items` into rows `items` of `probabilities`
+  /// [N, C]. Sample k's weight noise is keyed by k alone, so every call and every rank uses the
+  /// same S samples.
+  func accumulateProbabilities(_ items: Range<Int>,
+                               into probabilities: UnsafeMutableBufferPointer<Double>) {
     let c = model.config.classes, d = test.dimension
-    let s = model.network.predictionSamples(options.predictSamples)
-    var probabilities = [Double](repeating: 0, count: mine.count * c)  // Σ_s softmax [n, C]
     let tape = Tape(recording: false)
     let chunk = 1000
-    probabilities.withUnsafeMutableBufferPointer { probs in
-      for k in 0..<s {
-        var start = mine.lowerBound
-        while start < mine.upperBound {
-          let end = min(start + chunk, mine.upperBound)
-          tape.reset()
-          // The sample's weight noise is redrawn per chunk (a pure function of k), which keeps
-          // memory to one chunk; its cost is small next to the chunk's forward pass.
-          let eps = noise.prediction(model.network, sample: k, tape: tape)
-          let x = tape.tensor([end - start, d]), labels = tape.tensor([end - start])
-          fill(x, labels, from: test, items: start..<end)
-          model.accumulateProbabilities(
-            x: x, weightNoise: eps, into: probs.baseAddress! + (start - mine.lowerBound) * c,
-            on: tape)
-          start = end
-        }
+    for k in 0..<predictionSamples {
+      var start = items.lowerBound
+      while start < items.upperBound {
+        let end = min(start + chunk, items.upperBound)
+        tape.reset()
+        // The sample's weight noise is redrawn per chunk (a pure function of k), which keeps
+        // memory to one chunk; its cost is small next to the chunk's forward pass.
+        let eps = noise.prediction(model.network, sample: k, tape: tape)
+        let x = tape.tensor([end - start, d]), labels = tape.tensor([end - start])
+        fill(x, labels, from: test, items: start..<end)
+        model.accumulateProbabilities(x: x, weightNoise: eps,
+                                      into: probabilities.baseAddress! + start * c, on: tape)
+        start = end
       }
     }
-    // [errors, Σ log p̄(y), Σ H correct, n correct, Σ H wrong, n wrong]
-    var sums = [Double](repeating: 0, count: 6)
-    for (i, g) in mine.enumerated() {
-      let p = probabilities[(i * c)..<((i + 1) * c)].map { $0 / Double(s) }
-      var best = 0, entropy = 0.0
-      for j in 0..<c {
-        if p[j] > p[best] { best = j }
-        if p[j] > 0 { entropy -= p[j] * log(p[j]) }
-      }
-      let label = Int(test.labels[g])
-      sums[1] += log(max(p[label], Double.leastNormalMagnitude))
-      if best == label {
-        sums[2] += entropy; sums[3] += 1
-      } else {
-        sums[0] += 1; sums[4] += entropy; sums[5] += 1
-      }
+  }
+
+  /// One `ClassPrediction` per test image from Σ_s softmax [N, C].
+  func summarise(_ probabilities: [Double]) -> [ClassPrediction] {
+    let c = model.config.classes, s = Double(predictionSamples)
+    return (0..<test.count).map { i in
+      ClassPrediction(probabilities: probabilities[(i * c)..<((i + 1) * c)].map { $0 / s },
+                      label: Int(test.labels[i]))
     }
-    try communicator.allreduceSum(&sums, name: "test-set evaluation")
-    let n = Double(test.count)
-    let hCorrect = sums[2] / max(sums[3], 1), hWrong = sums[4] / max(sums[5], 1)
-    return ["test_error": sums[0] / n, "test_log_likelihood": sums[1] / n,
-            "entropy_correct": hCorrect, "entropy_misclassified": hWrong,
-            "entropy_ratio": hWrong / hCorrect, "predict_samples": Double(s)]
+  }
+
+  /// The predictions of the whole test set at the current parameters, computed on this rank
+  /// alone (no collectives): the last evaluation's when the parameters have not changed since.
+  public func testPredictions() -> [ClassPrediction] {
+    let key = parameterFingerprint()
+    if let cached = cachedPredictions, cached.key == key { return cached.predictions }
+    var probabilities = [Double](repeating: 0, count: test.count * model.config.classes)
+    probabilities.withUnsafeMutableBufferPointer {
+      accumulateProbabilities(0..<test.count, into: $0)
+    }
+    let predictions = summarise(probabilities)
+    cachedPredictions = (key, predictions)
+    return predictions
+  }
+
+  /// What the predictions depend on: the parameters' bit patterns (a hash) and S.
+  func parameterFingerprint() -> [UInt64] {
+    let (hash, _) = Communicator.checksum(UnsafeBufferPointer(store.flatValues))
+    return [hash, UInt64(predictionSamples)]
   }
 }

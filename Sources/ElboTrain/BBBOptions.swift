@@ -14,6 +14,9 @@ public struct BBBOptions: Codable, Equatable, Sendable {
   /// Regression: training and held-out points.
   public var trainPoints = 1000
   public var heldOutPoints = 500
+  /// Regression: the network sees inputs and targets standardised with the training set's
+  /// mean and standard deviation (`Standardization`); everything reported is in data units.
+  public var standardize = true
 
   public init() {}
 
@@ -26,6 +29,8 @@ public struct BBBOptions: Codable, Equatable, Sendable {
     noiseStd = try c.decodeIfPresent(Float.self, forKey: .noiseStd)
     try get(.noiseStdInit, &noiseStdInit); try get(.trainPoints, &trainPoints)
     try get(.heldOutPoints, &heldOutPoints)
+    // Configs written before standardisation existed trained in raw units: read them that way.
+    standardize = try c.decodeIfPresent(Bool.self, forKey: .standardize) ?? false
   }
 
   /// Checks what a flag parser cannot; each message names the flag.

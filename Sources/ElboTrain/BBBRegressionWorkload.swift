@@ -18,6 +18,9 @@ public final class BBBRegressionWorkload: Workload {
   public let seed: UInt64
   public let train: RegressionToy
   public let heldOut: RegressionToy
+  /// Units of the network's input and target (`BBBOptions.standardize`; else the identity),
+  /// fitted on the training set. σ_y, predictions and log-likelihoods are reported in data units.
+  public let xUnits: Standardization, yUnits: Standardization
   private let noise: BBBNoise
   /// KL of the last training step (same on every rank), for `stepFields`.
   private var lastKL = Double.nan
@@ -28,17 +31,24 @@ public final class BBBRegressionWorkload: Workload {
   public let termNames = ["elbo", "log_likelihood", "kl", "surprise"]
 
   public init(options: BBBOptions, seed: UInt64) {
+    train = RegressionToy(count: options.trainPoints, seed: seed, split: .train)
+    heldOut = RegressionToy(count: options.heldOutPoints, seed: seed, split: .heldOut)
+    xUnits = options.standardize ? Standardization(fitting: train.x) : .identity
+    yUnits = options.standardize ? Standardization(fitting: train.y) : .identity
     var config = BBBRegression.Config()
     config.network = options.network
-    config.noiseStd = options.noiseStd
-    config.noiseStdInit = options.noiseStdInit
+    // σ_y flags are in data units; the model's σ_y is in target units.
+    let ys = yUnits.std
+    config.noiseStd = options.noiseStd.map { Float(Double($0) / ys) }
+    config.noiseStdInit = Float(Double(options.noiseStdInit) / ys)
     model = BBBRegression(config, seed: seed)
     self.options = options
     self.seed = seed
-    train = RegressionToy(count: options.trainPoints, seed: seed, split: .train)
-    heldOut = RegressionToy(count: options.heldOutPoints, seed: seed, split: .heldOut)
     noise = BBBNoise(seed: seed)
   }
+
+  /// σ_y in data units.
+  public var noiseStd: Double { Double(model.noiseStd) * yUnits.std }
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let noiseText = options.noiseStd.map { "fixed σ_y = \($0)" }
@@ -46,7 +56,13 @@ public final class BBBRegressionWorkload: Workload {
     return ["data: y = x + 0.3 sin 2π(x+v) + 0.3 sin 4π(x+v) + v, v ~ N(0, 0.02) (variance), "
       + "x ~ U(0, 0.5); \(train.count) training and \(heldOut.count) held-out points; network "
       + "\(model.config.sizes.map(String.init).joined(separator: "-")) "
-      + "(\(options.network.activation.rawValue)); likelihood N(y | f(x), σ_y²), \(noiseText)"]
+      + "(\(options.network.activation.rawValue)); likelihood N(y | f(x), σ_y²), \(noiseText)",
+      options.standardize
+        ? String(format: "units: the network sees x' = (x − %.4f)/%.4f and y' = (y − %.4f)/%.4f "
+          + "(training-set mean and std), so the prior is on weights in those units; σ_y, "
+          + "predictions and log-likelihoods are reported in data units (log p(y) = "
+          + "log p(y') − log %.4f)", xUnits.mean, xUnits.std, yUnits.mean, yUnits.std, yUnits.std)
+        : "units: raw x and y (--no-standardize)"]
       + options.describe(examples: itemCount, globalBatch: globalBatch,
                          likelihood: "log N(y | f_w(x), σ_y²)")
   }
@@ -54,7 +70,7 @@ public final class BBBRegressionWorkload: Workload {
   public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
     var fields = bbbStepFields(options, bayesian: model.network.bayesian != nil, step: step,
                                examples: itemCount, globalBatch: globalBatch, lastKL: lastKL)
-    fields["noise_std"] = Double(model.noiseStd)
+    fields["noise_std"] = noiseStd
     return fields
   }
 
@@ -65,7 +81,10 @@ public final class BBBRegressionWorkload: Workload {
     guard !items.isEmpty else { return (nil, [0, 0, 0, 0]) }
     let r = items.count
     let x = tape.tensor([r, 1]), y = tape.tensor([r, 1])
-    for (row, g) in items.enumerated() { x[row] = train.x[g]; y[row] = train.y[g] }
+    for (row, g) in items.enumerated() {
+      x[row] = Float(xUnits.forward(Double(train.x[g])))
+      y[row] = Float(yUnits.forward(Double(train.y[g])))
+    }
     let m = max(itemCount / globalBatch, 1)
     let share = options.kl.share(minibatch: step % m, of: m)          // π_i
     let rowShare = Double(r) / Double(globalBatch)                    // this rank's R/B
@@ -74,7 +93,13 @@ public final class BBBRegressionWorkload: Workload {
                                                            step: step, tape: tape),
                         klScale: klScale, normalizer: Float(globalBatch), on: tape)
     lastKL = t.kl ?? .nan
-    return (t.loss, bbbTermSums(t, share: share, rowShare: rowShare))
+    // The change of units is a constant in the log-likelihood (the Jacobian −log s_y per
+    // example): added to the logged terms so they are in data units, absent from the gradient.
+    var sums = bbbTermSums(t, share: share, rowShare: rowShare)
+    let jacobian = -Double(r) * log(yUnits.std)
+    sums[0] += jacobian
+    sums[1] += jacobian
+    return (t.loss, sums)
   }
 
   // MARK: - Evaluation
@@ -94,23 +119,23 @@ public final class BBBRegressionWorkload: Workload {
     let tape = Tape(recording: false)
     var sum = [Double](repeating: 0, count: n), sumSq = sum
     var logLik = targets.map { _ in ImportanceSampledLogLikelihood(examples: n) }
-    let sigma = Double(model.noiseStd)
+    let sigma = noiseStd  // data units, as everything below
     let logNorm = -0.5 * log(2 * Double.pi) - log(sigma)
     for k in 0..<s {
       tape.reset()
       let x = tape.tensor([n, 1])
-      for (i, v) in xs.enumerated() { x[i] = v }
+      for (i, v) in xs.enumerated() { x[i] = Float(xUnits.forward(Double(v))) }
       let f = model.predictMean(x: x, weightNoise: noise.prediction(model.network, sample: k,
                                                                     tape: tape), on: tape)
       for i in 0..<n {
-        let v = Double(f[i])
+        let v = yUnits.inverse(Double(f[i]))
         sum[i] += v
         sumSq[i] += v * v
       }
       if let targets {
         let lw = tape.tensor([1, n])
         for (i, y) in targets.enumerated() {
-          let z = (Double(y) - Double(f[i])) / sigma
+          let z = (Double(y) - yUnits.inverse(Double(f[i]))) / sigma
           lw[i] = Float(logNorm - 0.5 * z * z)
         }
         logLik?.add(logWeights: lw)
@@ -136,7 +161,7 @@ public final class BBBRegressionWorkload: Workload {
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
     let rank = communicator.rank, size = communicator.size
     let mine = Sharder.share(of: heldOut.count, rank: rank, size: size)
-    let aleatoric = Double(model.noiseStd) * Double(model.noiseStd)
+    let aleatoric = noiseStd * noiseStd
     // [Σ log p, Σ err², covered, Σ total std in, Σ total std out, Σ epi std in, Σ epi std out,
     //  points in, points out]
     var sums = [Double](repeating: 0, count: 9)
@@ -171,7 +196,7 @@ public final class BBBRegressionWorkload: Workload {
                    "std_in_range": inStd, "std_out_of_range": outStd,
                    "std_ratio_out_in": outStd / inStd,
                    "epistemic_std_in_range": inEpi, "epistemic_std_out_of_range": outEpi,
-                   "noise_std": Double(model.noiseStd)]
+                   "noise_std": noiseStd]
     // A point network has no epistemic part (0/0): its ratio is left out, not NaN.
     if inEpi > 0 { metrics["epistemic_std_ratio_out_in"] = outEpi / inEpi }
     return metrics
@@ -222,7 +247,7 @@ public final class BBBRegressionWorkload: Workload {
                                     epistemicStd: [Double]) {
     let grid = Self.grid
     let p = predictive(grid[...])
-    let sigma = Double(model.noiseStd)
+    let sigma = noiseStd
     return (grid.map(Double.init), p.mean, Array(repeating: sigma, count: grid.count),
             p.epistemicVariance.map { $0.squareRoot() })
   }

@@ -77,6 +77,10 @@ struct TrainBBBRegression: ParsableCommand {
   @Option(help: "Starting σ_y when it is learned.") var noiseStdInit: Float = 0.5
   @Option(help: "Training points.") var points = 1000
   @Option(help: "Held-out points (inside the data range).") var heldoutPoints = 500
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp("Standardise x and y with the training "
+    + "set's mean and std before the network (the prior is on weights in those units); "
+    + "results are reported in data units."))
+  var standardize = true
   @OptionGroup var flags: RunFlags
 
   func run() throws {
@@ -95,6 +99,7 @@ struct TrainBBBRegression: ParsableCommand {
     o.bbb.noiseStdInit = noiseStdInit
     o.bbb.trainPoints = points
     o.bbb.heldOutPoints = heldoutPoints
+    o.bbb.standardize = standardize
     try flags.train(o)
   }
 }
@@ -106,8 +111,11 @@ struct TrainBBBClassifier: ParsableCommand {
     discussion: """
       Inputs are pixel intensities in [0, 1]; labels come from the data set. Scale-mixture prior
       by default. --variant plain / dropout train the baselines of the same size. Per epoch:
-      test error, test log-likelihood (class probabilities averaged over S weight samples) and
-      the mean predictive entropy on correct vs misclassified test images.
+      test error, test log-likelihood (class probabilities averaged over S weight samples),
+      the mean predictive entropy on correct vs misclassified test images, and the expected
+      calibration error (test_ece). Pictures: plots/entropy.svg (entropy histograms),
+      plots/reliability.svg (reliability diagram), images/uncertain.png (the most uncertain
+      test images).
       """)
 
   @Option(help: "fashion-mnist, mnist-5k, or a directory of IDX files.") var data = "fashion-mnist"

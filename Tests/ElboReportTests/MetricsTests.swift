@@ -110,4 +110,18 @@ final class TrainingCurvesTests: XCTestCase {
     XCTAssertEqual(figures[2].plot.series.map(\.name), ["surprise, train"])
     XCTAssertTrue(TrainingCurves.figures([]).isEmpty)
   }
+
+  /// A weight-space posterior (Bayes by Backprop, from the run's model name) is labelled in w,
+  /// and its KL is not called analytic (for the scale mixture it is Monte Carlo).
+  func testWeightPosteriorLabels() {
+    let rs = [record("train", 5, ["neg_elbo": 3, "log_likelihood": -1, "surprise": -2, "kl": 2])]
+    XCTAssertEqual(TrainingCurves.Posterior(model: "bbb-regression"), .weights)
+    XCTAssertEqual(TrainingCurves.Posterior(model: "vae"), .latent)
+    XCTAssertEqual(TrainingCurves.Posterior(model: nil), .latent)
+    let weights = TrainingCurves.figures(rs, posterior: .weights)[2].plot
+    XCTAssertTrue(weights.title.contains("log p(w) − log q(w)"), weights.title)
+    XCTAssertEqual(Set(weights.series.map(\.name)), ["surprise, train", "−KL, train"])
+    let latent = TrainingCurves.figures(rs)[2].plot
+    XCTAssertTrue(latent.title.contains("log q(z|x)"), latent.title)
+  }
 }

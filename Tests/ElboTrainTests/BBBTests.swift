@@ -34,10 +34,10 @@ final class BBBTests: XCTestCase {
   // MARK: - The regression bars (seed 004, Blundell et al. Fig. 5)
 
   /// The default run (500 epochs, 5000 steps, ≈ 5 s): on held-out points inside the data range
-  /// the ±2σ band of the total predictive covers ≥ 90%; outside the data range the epistemic
-  /// predictive std grows ≥ 3× over its in-range mean (measured 7–12× over seeds 0–4), and the
-  /// total std grows too. The plain network, trained the same way, has no epistemic part: its
-  /// band is as wide outside as inside.
+  /// the ±2σ band of the total predictive covers ≥ 90%; outside the data range the total
+  /// predictive std √(σ_y² + Var_w f) grows ≥ 3× over its in-range mean (measured 3.9–5.3× over
+  /// seeds 0–4), its epistemic part far more. The plain network, trained the same way, has no
+  /// epistemic part: its band is as wide outside as inside.
   func testRegressionCoverageAndUncertaintyGrowthOutsideTheData() throws {
     let dir = scratchDirectory("bbb-bars")
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -47,7 +47,7 @@ final class BBBTests: XCTestCase {
     XCTAssertEqual(bbb["epoch"] as? Int, 500)
     XCTAssertGreaterThanOrEqual(number(bbb, "test_coverage_2sd"), 0.9)
     XCTAssertGreaterThanOrEqual(number(bbb, "epistemic_std_ratio_out_in"), 3)
-    XCTAssertGreaterThan(number(bbb, "std_ratio_out_in"), 1.4)
+    XCTAssertGreaterThanOrEqual(number(bbb, "std_ratio_out_in"), 3)
     XCTAssertEqual(number(bbb, "noise_std"), 0.3, accuracy: 0.05, "σ_y ≈ the data's residual std")
     for plot in ["predictive.svg", "predictive_std.svg"] {
       XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/bbb/plots/\(plot)"), plot)
@@ -143,7 +143,7 @@ final class BBBTests: XCTestCase {
     try elbo(["train", "bbb-regression", "--epochs", "20", "--threads", "1",
               "--out", dir + "/reg"])
     for (run, keys) in [("cls", ["test_error", "test_log_likelihood", "entropy_correct",
-                                 "entropy_misclassified"]),
+                                 "entropy_misclassified", "test_ece"]),
                         ("reg", ["test_coverage_2sd", "test_log_likelihood", "std_ratio_out_in",
                                  "epistemic_std_ratio_out_in"])] {
       let trained = try records("\(dir)/\(run)", kind: "epoch").last!
