@@ -44,3 +44,17 @@ elbo_mpirun() {
   elbo_mpi_env
   mpirun --oversubscribe --bind-to none "$@"
 }
+
+# CPU PyTorch in a throw-away venv (.build/torch-venv) for the side-by-side references in
+# launch/reference/ (not a dependency of Elbo). Prints the venv's python.
+elbo_torch_python() {
+  local venv=".build/torch-venv"
+  if ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
+    elbo_install_packages python3-venv python3-pip >&2
+    python3 -m venv "$venv" >&2
+    # The CPU build; the plain `torch` wheel drags in gigabytes of CUDA libraries.
+    "$venv/bin/pip" install -q "torch==2.13.0+cpu" numpy >&2 \
+      || "$venv/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch numpy >&2
+  fi
+  echo "$venv/bin/python"
+}
