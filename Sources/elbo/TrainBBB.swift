@@ -67,6 +67,8 @@ struct TrainBBBRegression: ParsableCommand {
     discussion: """
       Data: y = x + 0.3 sin 2π(x+v) + 0.3 sin 4π(x+v) + v, v ~ N(0, 0.02) (variance), x ~ U(0, 0.5),
       generated from --seed. Likelihood N(y | f_w(x), σ_y²) with σ_y learned (or --noise-std).
+      The network sees x and y standardised with the training set's mean and std (the prior is
+      on weights in those units; --no-standardize for raw units); all figures are in data units.
       Logged per window: F = −ELBO, log p(y|x,w), the KL share and the surprise
       log p(w) − log q(w); per epoch: held-out log-likelihood, RMSE, ±2σ coverage and the
       predictive std inside vs outside the data range. --variant plain trains the baseline.
