@@ -91,14 +91,9 @@ public final class SharedMemoryShardExchange: ShardExchange {
 
   public func reduceScatterSum(_ buf: UnsafeMutableBufferPointer<Float>, counts: [Int],
                                name: String) throws {
-    let c = communicator, r = c.rank
-    let starts = try check(buf, counts, name).map { Int($0) }
-    // Every rank passes the same count: an empty buffer only keeps the ranks in step.
-    guard buf.count > 0, let base = buf.baseAddress else { return try c.barrier(name: name) }
-    let area = areas[parity]
-    try c.watched(name) {
+    try exchange(buf, counts, name) { base, starts, area, r, size in
       // Publish the blocks the other ranks own (this rank's own block stays in `buf`).
-      for q in 0..<c.size where q != r && counts[q] > 0 {
+      for q in 0..<size where q != r && counts[q] > 0 {
         (area[r] + starts[q]).update(from: base + starts[q], count: counts[q])
       }
       try barrier(name)
@@ -106,31 +101,39 @@ public final class SharedMemoryShardExchange: ShardExchange {
       // order (a fixed order per block, so a rerun on as many ranks gives the same bits).
       let lo = starts[r], n = counts[r]
       let own = base + lo
-      for q in 0..<c.size where q != r {
+      for q in 0..<size where q != r {
         add(own, UnsafePointer(own), UnsafePointer(area[q] + lo), n)
       }
     }
-    parity ^= 1
   }
 
   public func allgatherBlocks(_ buf: UnsafeMutableBufferPointer<Float>, counts: [Int],
                               name: String) throws {
-    let c = communicator, r = c.rank
+    try exchange(buf, counts, name) { base, starts, area, r, size in
+      (area[r] + starts[r]).update(from: base + starts[r], count: counts[r])
+      try barrier(name)
+      for q in 0..<size where q != r && counts[q] > 0 {
+        (base + starts[q]).update(from: area[q] + starts[q], count: counts[q])
+      }
+    }
+  }
+
+  // MARK: - Helpers
+
+  /// What both exchanges share: check the counts, keep the ranks in step on an empty buffer,
+  /// run `body` (base, block starts, this call's staging areas, rank, size) under the watchdog,
+  /// then switch to the other areas for the next call.
+  private func exchange(_ buf: UnsafeMutableBufferPointer<Float>, _ counts: [Int], _ name: String,
+                        _ body: (UnsafeMutablePointer<Float>, [Int], [UnsafeMutablePointer<Float>],
+                                 Int, Int) throws -> Void) throws {
+    let c = communicator
     let starts = try check(buf, counts, name).map { Int($0) }
     // Every rank passes the same count: an empty buffer only keeps the ranks in step.
     guard buf.count > 0, let base = buf.baseAddress else { return try c.barrier(name: name) }
     let area = areas[parity]
-    try c.watched(name) {
-      (area[r] + starts[r]).update(from: base + starts[r], count: counts[r])
-      try barrier(name)
-      for q in 0..<c.size where q != r && counts[q] > 0 {
-        (base + starts[q]).update(from: area[q] + starts[q], count: counts[q])
-      }
-    }
+    try c.watched(name) { try body(base, starts, area, c.rank, c.size) }
     parity ^= 1
   }
-
-  // MARK: - Helpers
 
   /// The block starts, after checking the counts and that the buffer fits a staging area.
   private func check(_ buf: UnsafeMutableBufferPointer<Float>, _ counts: [Int],

@@ -60,9 +60,7 @@ public final class Adam: Optimizer {
 
   public func update(_ params: UnsafeMutableBufferPointer<Float>,
                      _ grads: UnsafeBufferPointer<Float>, range: Range<Int>) {
-    precondition(params.count == count && grads.count == count, "Adam: buffer sizes differ")
-    precondition(range.lowerBound >= 0 && range.upperBound <= count, "Adam: range \(range) "
-      + "is outside the \(count) parameters")
+    checkUpdate("Adam", count: count, params, grads, range)
     step += 1
     // Fold both bias corrections into the step size and ε (algebraically the same update;
     // computed in Double so that large t stays exact).
@@ -102,9 +100,7 @@ public final class SGD: Optimizer {
 
   public func update(_ params: UnsafeMutableBufferPointer<Float>,
                      _ grads: UnsafeBufferPointer<Float>, range: Range<Int>) {
-    precondition(params.count == count && grads.count == count, "SGD: buffer sizes differ")
-    precondition(range.lowerBound >= 0 && range.upperBound <= count, "SGD: range \(range) "
-      + "is outside the \(count) parameters")
+    checkUpdate("SGD", count: count, params, grads, range)
     let b = velocity.base, mu = momentum, lr = learningRate
     for i in range {
       b[i] = mu * b[i] + grads[i]
@@ -119,6 +115,16 @@ public final class SGD: Optimizer {
     get { [:] }
     set {}
   }
+}
+
+/// The preconditions every `Optimizer.update(_:_:range:)` states: full-size buffers, a range
+/// inside them.
+@inline(__always)
+func checkUpdate(_ name: String, count: Int, _ params: UnsafeMutableBufferPointer<Float>,
+                 _ grads: UnsafeBufferPointer<Float>, _ range: Range<Int>) {
+  precondition(params.count == count && grads.count == count, "\(name): buffer sizes differ")
+  precondition(range.lowerBound >= 0 && range.upperBound <= count,
+               "\(name): range \(range) is outside the \(count) parameters")
 }
 
 #if canImport(Glibc)

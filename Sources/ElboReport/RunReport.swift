@@ -20,6 +20,7 @@ public enum RunReport {
   }
 
   /// Writes one SVG per training curve (see `TrainingCurves`) into `plots/`.
+  @discardableResult
   public static func writeCurves(_ records: [MetricsRecord], runDirectory dir: String) throws
     -> [String]
   {
