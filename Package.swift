@@ -12,9 +12,12 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .executable(name: "elbo", targets: ["elbo"]),
+    // Elbo as a library: models of one's own, trained by the same trainer and command line.
+    .library(name: "ElboKit", targets: ["ElboKit"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
   ],
   targets: [
     // MARK: - 1. C shims (system libraries from Debian)
@@ -43,15 +46,26 @@ let package = Package(
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
 
-    // MARK: - 10–11. Run outputs (plots, PNG grids, report), training loop and the command
+    // MARK: - 10–11. Run outputs (plots, PNG grids, report), the trainer, the command line
     .target(name: "ElboReport", dependencies: ["CZlib"]),
+    // The trainer: the Experiment protocol (a model as a plug-in), the one step, the loop,
+    // run directories, configs. It names no model.
     .target(name: "ElboTrain",
             dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
-                           "ElboReport"],
+                           "ElboReport", .product(name: "Yams", package: "Yams")],
             swiftSettings: fast),
-    .executableTarget(name: "elbo",
-                      dependencies: ["ElboTrain",
-                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // The command line, generated from a list of models.
+    .target(name: "ElboCLI",
+            dependencies: ["ElboTrain",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // The built-in models as experiments: data, evaluation, pictures, flags, benchmarks; one
+    // folder each, and the registry.
+    .target(name: "ElboExperiments",
+            dependencies: ["ElboTrain", "ElboCLI", "ElboData", "ElboReport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
+    .target(name: "ElboKit", dependencies: ["ElboCLI", "ElboExperiments", "ElboTrain"]),
+    .executableTarget(name: "elbo", dependencies: ["ElboCLI", "ElboExperiments"]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
     .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
@@ -62,7 +76,11 @@ let package = Package(
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboTrainTests",
-                dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels"]),
+                dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels",
+                               "ElboExperiments", "ElboCheckpoint", "ElboDistributed"]),
+    .testTarget(name: "ElboExperimentsTests",
+                dependencies: ["ElboTestSupport", "ElboExperiments", "ElboTrain", "ElboReport",
+                               "ElboData", "ElboModels"]),
     .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

@@ -78,10 +78,11 @@ public enum RunReport {
 
   // MARK: - Pieces of the page
 
-  /// Whether the run's posterior is over latents or weights, from `config.json`'s model.
+  /// What the run's surprise is about (latents, weights, nothing), as the model declared it in
+  /// `artifacts.json`; runs that predate the declaration are read as latent.
   static func posterior(_ dir: String) -> TrainingCurves.Posterior {
-    let config = (try? readConfig(dir)) ?? nil
-    return .init(model: config?.first(where: { $0.0 == "model" })?.1)
+    let declared = (try? ArtifactIndex.read(runDirectory: dir))?.surprise
+    return declared.flatMap(TrainingCurves.Posterior.init(rawValue:)) ?? .latent
   }
 
   static func readConfig(_ dir: String) throws -> [(String, String)]? {
@@ -206,6 +207,9 @@ public struct ArtifactIndex: Codable, Equatable {
     public var step: Int
   }
   public var entries: [Entry] = []
+  /// What the surprise term of the training curves is about: "latent", "weights" or "none"
+  /// (the model declares it; nil: latent).
+  public var surprise: String?
 
   public static let fileName = "artifacts.json"
 

@@ -13,11 +13,10 @@ public enum TrainingCurves {
   /// closed form) or the network's weights (Bayes by Backprop: log p(w) − log q(w), whose KL is
   /// closed-form for a Gaussian prior and the Monte Carlo log q(w) − log p(w) at the step's
   /// weight sample otherwise, where it is exactly −surprise).
-  public enum Posterior: Sendable {
+  public enum Posterior: String, Sendable {
     case latent, weights
-
-    /// From the `model` of a run's config (`bbb-…` models put the posterior on weights).
-    public init(model: String?) { self = model?.hasPrefix("bbb") == true ? .weights : .latent }
+    /// An exact-likelihood model (no posterior): no surprise figure.
+    case none
   }
 
   /// A figure for `plots/`: file name (no directory), the chart, and the report caption.
@@ -83,8 +82,11 @@ public enum TrainingCurves {
     }
 
     // iii. Surprise and −KL.
+    if posterior == .none { return figures }
     let (title, klName, caption): (String, String, String)
     switch posterior {
+    case .none:
+      return figures
     case .latent:
       title = "Surprise log p(z) − log q(z|x)"
       klName = "−KL (analytic)"

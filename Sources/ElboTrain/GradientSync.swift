@@ -60,8 +60,8 @@ public enum AllreduceMethod: String, Codable, CaseIterable, Sendable {
 /// ``nonFiniteFlags()`` folded into the loss-terms all-reduce (so all ranks agree whether to
 /// skip), then ``update(_:)`` unless the step is skipped; and ``gatherOptimizerState(_:)``
 /// before a checkpoint. Every rank makes the same collective calls in the same order.
-final class GradientSync {
-  let method: AllreduceMethod
+public final class GradientSync {
+  public let method: AllreduceMethod
   let store: ParameterStore
   let communicator: Communicator
   let reducer: GradientReducer
@@ -72,7 +72,7 @@ final class GradientSync {
   /// Every rank's shard size, by rank (the block counts of the reduce-scatter and all-gather).
   let shardCounts: [Int]
   /// How shards move between ranks (the sharded method on more than one rank; else nil).
-  let exchange: ShardExchange?
+  public let exchange: ShardExchange?
 
   /// Collective for the sharded method on several ranks (it may allocate a shared-memory
   /// window): every rank creates its GradientSyncs in the same order.
@@ -112,7 +112,7 @@ final class GradientSync {
   private(set) var startedDuringBackward = 0
 
   /// Buckets per reduction (1 for the fused and sharded methods).
-  var bucketCount: Int {
+  public var bucketCount: Int {
     method == .bucketed ? reducer.bucketRanges(count: store.count).count : 1
   }
 

@@ -128,3 +128,42 @@ public enum ProgressBar {
     return String(format: "%dd%02dh", s / 86400, (s % 86400) / 3600)
   }
 }
+
+/// Progress of a long evaluation on rank 0 (`elbo eval`): on a terminal a bar with the ETA,
+///
+///     eval vae |██████████▍          |  1234/5000  ETA 2m03s
+///
+/// otherwise (logs, pipes, several ranks) a plain line at every tenth of the work.
+public final class EvaluationProgressLine {
+  let label: String
+  let line: ProgressLine?
+  let started = Date()
+  private var nextPlainTenth = 1
+
+  public init(label: String, ranks: Int = 1) {
+    self.label = label
+    line = ProgressLine.standardOutput(ranks: ranks)
+  }
+
+  /// `done` of `total` units finished (this rank's share).
+  public func update(_ done: Int, _ total: Int) {
+    guard total > 0 else { return }
+    let elapsed = Date().timeIntervalSince(started)
+    let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : nil
+    if let line {
+      line.update(force: done == total) { width in
+        let right = "  \(done)/\(total)  ETA " + (eta.map(ProgressBar.duration) ?? "--")
+        let barWidth = max(10, width - label.count - right.count - 3)
+        return "\(label) |" + ProgressBar.bar(Double(done) / Double(total), width: barWidth)
+          + "|" + right
+      }
+    } else if done * 10 >= nextPlainTenth * total {
+      while done * 10 >= nextPlainTenth * total { nextPlainTenth += 1 }
+      print("\(label): \(done)/\(total) (\(100 * done / total)%), "
+        + "\(ProgressBar.duration(elapsed)) elapsed, ETA "
+        + (eta.map(ProgressBar.duration) ?? "--"))
+    }
+  }
+
+  public func finish() { line?.finish() }
+}

@@ -1,10 +1,9 @@
 import ElboModels
 
-/// Everything that defines a training run, resolved (defaults filled in) and saved as
-/// `config.json` in the run directory and inside every checkpoint.
-public struct TrainingOptions: Codable, Sendable, Equatable {
-  public var model = "vae"
-  public var data = "fashion-mnist"
+/// The options every run has, whatever the model: the schedule, the optimizer, the run
+/// directory and the engine. With the model's own `Config` they make a run's resolved config
+/// (``RunConfig``), saved as `config.json` and inside every checkpoint.
+public struct RunOptions: Codable, Sendable, Equatable {
   public var epochs = 10
   /// Global batch: split across ranks, so the learning curve does not depend on their number.
   public var batchSize = 100
@@ -13,11 +12,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// acts like ε = 1e-8/B here, since Elbo's loss is the batch mean.
   public var adamEpsilon: Float = 1e-8
   public var seed: UInt64 = 0
-  public var binarize: Binarization = .static
-  public var vae = VAE.Config()
-  /// Bayes by Backprop (models bbb-regression, bbb-classifier).
-  public var bbb = BBBOptions()
-  public var out = "runs/vae"
+  public var out = ""
   /// OpenBLAS threads per rank (nil: cores per node ÷ ranks per node).
   public var threads: Int?
   /// Progress line and metrics record every this many steps.
@@ -42,23 +37,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
   public init() {}
 
-  /// Decodes a stored config; keys it lacks (written by an older Elbo) keep their defaults.
-  public init(from decoder: Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    func get<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
-      if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
-    }
-    try get(.model, &model); try get(.data, &data); try get(.epochs, &epochs)
-    try get(.batchSize, &batchSize); try get(.learningRate, &learningRate)
-    try get(.adamEpsilon, &adamEpsilon); try get(.seed, &seed); try get(.binarize, &binarize)
-    try get(.vae, &vae); try get(.bbb, &bbb); try get(.out, &out)
-    threads = try c.decodeIfPresent(Int.self, forKey: .threads)
-    try get(.logEvery, &logEvery); try get(.checkpointEvery, &checkpointEvery)
-    try get(.keep, &keep)
-    maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
-    try get(.nonFiniteSkips, &nonFiniteSkips); try get(.checksumEvery, &checksumEvery)
-    try get(.imageEvery, &imageEvery); try get(.evalEvery, &evalEvery)
-    try get(.allreduce, &allreduce)
+  /// The keys of a config file that are run options (the rest belong to the model).
+  public static var keys: Set<String> {
+    Set(CodingKeys.allCases.map(\.stringValue))
+  }
+
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case epochs, batchSize, learningRate, adamEpsilon, seed, out, threads, logEvery,
+         checkpointEvery, keep, maxSteps, nonFiniteSkips, checksumEvery, imageEvery, evalEvery,
+         allreduce
   }
 
   /// Checks values a flag parser cannot; the message names the flag.
@@ -68,13 +55,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     }
     try positive(epochs, "--epochs")
     try positive(batchSize, "--batch-size")
-    try positive(vae.latent, "--latent")
-    try positive(vae.hidden, "--hidden")
-    try positive(vae.samples, "--k")
     try positive(logEvery, "--log-every")
     try positive(keep, "--keep")
     if checkpointEvery < 0 { throw ElboError("--checkpoint-every must be ≥ 0 (got \(checkpointEvery))") }
     if imageEvery < 0 { throw ElboError("--image-every must be ≥ 0 (got \(imageEvery))") }
+    if checksumEvery < 0 { throw ElboError("--checksum-every must be ≥ 0 (got \(checksumEvery))") }
+    if nonFiniteSkips < 0 { throw ElboError("--nonfinite-skips must be ≥ 0 (got \(nonFiniteSkips))") }
     try positive(evalEvery, "--eval-every")
     if let t = threads { try positive(t, "--threads") }
     if let m = maxSteps { try positive(m, "--max-steps") }
@@ -84,6 +70,5 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if !(learningRate > 0) || !learningRate.isFinite {
       throw ElboError("--lr must be a positive number (got \(learningRate))")
     }
-    if model.hasPrefix("bbb") { try bbb.validate() }
   }
 }

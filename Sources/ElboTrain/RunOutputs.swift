@@ -1,19 +1,22 @@
 import ElboReport
 import Foundation
 
-/// Rank 0's pictures of a run: the workload's artifacts into `images/` and `plots/` (captions
+/// Rank 0's pictures of a run: the experiment's artifacts into `images/` and `plots/` (captions
 /// in `artifacts.json`), the training curves from `metrics.jsonl` into `plots/`, and
 /// `report.html` — all rebuilt from the directory's files, the way `elbo report` does it.
 ///
 /// Failing to draw is not a reason to stop a long training run: errors become one warning line.
 final class RunOutputs {
   let run: RunDirectory
-  let workload: Workload
+  let experiment: any Experiment
+  let posterior: PosteriorKind
   let say: (String) -> Void
 
-  init(run: RunDirectory, workload: Workload, say: @escaping (String) -> Void) {
+  init(run: RunDirectory, experiment: any Experiment, posterior: PosteriorKind,
+       say: @escaping (String) -> Void) {
     self.run = run
-    self.workload = workload
+    self.experiment = experiment
+    self.posterior = posterior
     self.say = say
   }
 
@@ -35,9 +38,9 @@ final class RunOutputs {
   }
 
   func writeArtifacts(step: Int, final: Bool) throws {
-    let artifacts = try workload.artifacts(step: step, final: final)
-    guard !artifacts.isEmpty else { return }
+    let artifacts = try experiment.artifacts(step: step, final: final)
     var index = try ArtifactIndex.read(runDirectory: run.path)
+    index.surprise = posterior.rawValue
     for a in artifacts {
       let name = a.fileName
       guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {

@@ -17,75 +17,73 @@ public enum Session {
     BLAS.threads = requested ?? communicator.defaultThreadsPerRank()
   }
 
-  /// The workload `options.model` names. Each model adds its case here (and its
-  /// `elbo train <model>` subcommand); the loop, checkpoints and outputs are shared.
-  static func makeWorkload(_ options: TrainingOptions) throws -> Workload {
-    switch options.model {
-    case "vae": return try vaeWorkload(options)
-    case BBBRegressionWorkload.name:
-      return BBBRegressionWorkload(options: options.bbb, seed: options.seed)
-    case BBBClassifierWorkload.name:
-      return try BBBClassifierWorkload(options: options.bbb, data: DatasetCatalog.load(options.data),
-                                       seed: options.seed)
-    default: throw ElboError("unknown model '\(options.model)'")
-    }
+  // MARK: - Configs
+
+  /// A model's defaults: its run defaults and its `Config()`.
+  public static func defaultConfig<E: Experiment>(_ type: E.Type) -> RunConfig<E.Config> {
+    RunConfig(model: E.name, options: E.runDefaults, config: E.Config())
   }
 
-  /// Builds the VAE workload for `options` (loads and binarises the data).
-  static func vaeWorkload(_ options: TrainingOptions) throws -> VAEWorkload {
-    let data = try DatasetCatalog.load(options.data)
-    guard data.train.dimension == options.vae.inputs else {
-      throw ElboError("--data \(options.data): images have \(data.train.dimension) pixels; "
-        + "the VAE expects \(options.vae.inputs)")
-    }
-    let model = VAE(options.vae, seed: options.seed)
-    return VAEWorkload(model: model, data: data, binarization: options.binarize,
-                       seed: options.seed)
+  /// The config stored in a checkpoint or a run's `config.json` (written by this or an older
+  /// Elbo: keys it no longer knows are dropped, keys it lacks keep their defaults).
+  public static func storedConfig<E: Experiment>(_ type: E.Type, json: String,
+                                                 source: String) throws -> RunConfig<E.Config> {
+    var config = defaultConfig(E.self)
+    guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    else { throw ElboError("\(source): the stored config is not a JSON object") }
+    try config.apply(E.upgradeLegacyConfig(object), source: source, strict: false)
+    return config
   }
 
   // MARK: - train
 
-  /// Trains `options.model` into the run directory `options.out`.
+  /// Trains model `E` with `config` into the run directory `config.options.out`.
   /// - Parameters:
   ///   - resume: "latest" or a checkpoint path to continue from (the directory is reused).
   ///   - overwrite: replace an earlier run in `options.out` (refused if the directory holds
   ///     anything that is not an Elbo run's; an error together with `resume`).
-  public static func train(_ options: TrainingOptions, resume: String?, overwrite: Bool = false,
-                           communicator: Communicator) throws {
+  /// - Returns: the final held-out metrics.
+  @discardableResult
+  public static func train<E: Experiment>(_ type: E.Type, _ config: RunConfig<E.Config>,
+                                          resume: String?, overwrite: Bool = false,
+                                          communicator: Communicator) throws -> [String: Double] {
     if overwrite && resume != nil {
       throw ElboError("--overwrite and --resume cannot be combined: --resume continues the run "
         + "in --out, --overwrite deletes it")
     }
+    try config.options.validate()
+    try config.config.validate()
+    let options = config.options
     configureThreads(options.threads, communicator)
     let say = printer(communicator)
     let run = RunDirectory(path: options.out)
+    let json = String(decoding: try config.jsonData(), as: UTF8.self)
     // Run-directory checks happen on rank 0; the verdict is shared so that all ranks stop
     // together with the same message.
     var problem: String? = nil
     if communicator.rank == 0 {
       do {
         if resume == nil { try run.createForNewRun(overwrite: overwrite) } else { try run.ensureWritable() }
-        try JSONEncoder.sorted.encode(options).write(to: URL(fileURLWithPath: run.configFile))
+        try Data(json.utf8).write(to: URL(fileURLWithPath: run.configFile))
       } catch {
         problem = "\(error)"
       }
     }
     let verdict = try communicator.broadcast(string: problem ?? "", root: 0, name: "run directory check")
     if !verdict.isEmpty { throw ElboError(verdict) }
+    say("elbo: config \(try config.compactJSON())")
 
-    let workload = try makeWorkload(options)
-    let loop = try TrainingLoop(options: options, workload: workload, communicator: communicator,
-                                run: run, say: say,
+    let experiment = try E(config: config.config, seed: options.seed)
+    let loop = try TrainingLoop(options: options, experiment: experiment, configJSON: json,
+                                communicator: communicator, run: run, say: say,
                                 progress: communicator.rank == 0 ? ProgressLine.standardOutput(ranks: communicator.size) : nil)
     if let resume { try loop.resume(from: resume) }
     let final = try loop.train()
-    if let elbo = final["test_elbo"] {
-      say(String(format: "done: test ELBO %.3f nats (F = %.3f), %d active units; run in %@",
-                 elbo, -elbo, Int(final["active_units"] ?? 0), options.out))
-    } else if !final.isEmpty {
+    if !final.isEmpty {
       say("done: " + final.keys.sorted().map { "\($0) \(String(format: "%.4g", final[$0]!))" }
         .joined(separator: "  ") + "; run in \(options.out)")
     }
+    return final
   }
 
   // MARK: - eval
@@ -111,88 +109,125 @@ public enum Session {
     throw ElboError("\(target): no checkpoint found (expected \(target)/checkpoints/latest)")
   }
 
-  /// `elbo eval`: the VAE's importance-sampled test log-likelihood (`samples` = k), or for the
-  /// other models their epoch-end test metrics from the checkpoint (`predictSamples` overrides
-  /// the run's S weight samples of a BBB network).
-  public static func evaluate(target: String, samples: Int, predictSamples: Int? = nil,
-                              threads: Int?, communicator: Communicator) throws {
+  /// The experiment type that wrote a checkpoint.
+  static func experimentType(of state: CheckpointState, path: String,
+                             among experiments: [any Experiment.Type]) throws -> any Experiment.Type {
+    var names: [String] = []
+    for type in experiments {
+      if type.name == state.model { return type }
+      names.append(type.name)
+    }
+    throw ElboError("\(path): holds a '\(state.model)' checkpoint; this elbo knows "
+      + names.joined(separator: ", "))
+  }
+
+  /// The model of a checkpoint, rebuilt from its stored config with its stored parameters.
+  static func restoredExperiment<E: Experiment>(_ type: E.Type, state: CheckpointState,
+                                                path: String) throws -> (E, RunConfig<E.Config>) {
+    let config = try storedConfig(E.self, json: state.configJSON, source: path)
+    let experiment = try E(config: config.config, seed: config.options.seed)
+    try StoredTensors(state).restoreParameters(of: experiment.store)
+    return (experiment, config)
+  }
+
+  /// `elbo eval`: the model's headline test metrics at a checkpoint, on one line, or with
+  /// `json` as ONE JSON line (`kind`, `model`, `step`, `checkpoint`, `seconds` and the metrics,
+  /// snake_case); also appended to the run's metrics.jsonl (collective).
+  public static func evaluate(target: String, options: EvaluationOptions, threads: Int?,
+                              json: Bool = false, experiments: [any Experiment.Type],
+                              communicator: Communicator) throws {
     configureThreads(threads, communicator)
     let path = try checkpointPath(target, communicator)
     let state = try CheckpointStore.read(path: path)
-    var options: TrainingOptions
-    do {
-      options = try JSONDecoder().decode(TrainingOptions.self, from: Data(state.configJSON.utf8))
-    } catch {
-      throw ElboError("\(path): the stored config cannot be read (\(error))")
-    }
-    switch state.model {
-    case "vae":
-      try evaluateVAE(options, state: state, path: path, target: target, samples: samples,
-                      communicator: communicator)
-    case BBBRegressionWorkload.name, BBBClassifierWorkload.name:
-      if let s = predictSamples { options.bbb.predictSamples = s }
-      let workload = try makeWorkload(options)
-      try StoredTensors(state).restoreParameters(of: workload.store)
-      try evaluateTestMetrics(workload, state: state, path: path, target: target,
-                              communicator: communicator)
-    default:
-      throw ElboError("\(path): holds a '\(state.model)' checkpoint; eval supports 'vae', "
-        + "'\(BBBRegressionWorkload.name)' and '\(BBBClassifierWorkload.name)'")
-    }
+    let type = try experimentType(of: state, path: path, among: experiments)
+    try evaluate(type, state: state, path: path, target: target, options: options, json: json,
+                 communicator: communicator)
   }
 
-  /// The workload's own test-set evaluation (collective), printed as a line and a JSON record.
-  static func evaluateTestMetrics(_ workload: Workload, state: CheckpointState, path: String,
-                                  target: String, communicator: Communicator) throws {
+  static func evaluate<E: Experiment>(_ type: E.Type, state: CheckpointState, path: String,
+                                      target: String, options: EvaluationOptions, json: Bool,
+                                      communicator: Communicator) throws {
     let say = printer(communicator)
+    let (experiment, _) = try restoredExperiment(E.self, state: state, path: path)
+    let progress = communicator.rank == 0 ? EvaluationProgressLine(label: "eval \(E.name)") : nil
     let t0 = Date()
-    let metrics = try workload.evaluate(epoch: Int(state.epoch), communicator: communicator)
+    let metrics = try experiment.headlineMetrics(options, communicator: communicator,
+                                                 progress: progress.map { p in { p.update($0, $1) } })
+    progress?.finish()
     let seconds = Date().timeIntervalSince(t0)
-    say("\(workload.modelName) at step \(state.step): " + metrics.keys.sorted()
-      .map { "\($0) \(String(format: "%.4g", metrics[$0]!))" }.joined(separator: "  "))
     var record: [String: Any] = ["kind": "eval", "checkpoint": path, "seconds": seconds,
-                                 "step": Int(state.step), "model": workload.modelName]
+                                 "step": Int(state.step), "model": E.name]
     for (k, v) in metrics { record[k] = v }
-    if communicator.rank == 0,
-       let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
-      say(String(decoding: data, as: UTF8.self))
+    if json {
+      if communicator.rank == 0 {
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        say(String(decoding: data, as: UTF8.self))
+      }
+    } else {
+      say("\(E.name) at step \(state.step) (\(String(format: "%.1f", seconds)) s): "
+        + metrics.keys.sorted().map { "\($0) \(String(format: "%.6g", metrics[$0]!))" }
+          .joined(separator: "  "))
     }
-    try keepInRun(record, target: target, communicator: communicator)
+    try keepInRun(record, target: target, quiet: json, communicator: communicator)
   }
 
-  static func evaluateVAE(_ options: TrainingOptions, state: CheckpointState, path: String,
-                          target: String, samples: Int, communicator: Communicator) throws {
-    let say = printer(communicator)
-    let workload = try vaeWorkload(options)
-    try StoredTensors(state).restoreParameters(of: workload.store)
-    let t0 = Date()
-    let elbo = try workload.evaluate(epoch: 0, communicator: communicator)
-    let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator)
-    let seconds = Date().timeIntervalSince(t0)
-    say(String(format: "test log-likelihood %.3f nats (importance sampling, k = %d, %d test "
-      + "images, %.1f s); test ELBO %.3f; active units %d", ll, samples,
-      workload.test.count, seconds, elbo["test_elbo"] ?? .nan, Int(elbo["active_units"] ?? 0)))
-    let record: [String: Any] = ["kind": "eval", "checkpoint": path, "k": samples,
-                                 "test_log_likelihood": ll,
-                                 "test_elbo": elbo["test_elbo"] ?? Double.nan,
-                                 "active_units": elbo["active_units"] ?? 0,
-                                 "seconds": seconds, "step": Int(state.step)]
-    if communicator.rank == 0,
-       let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
-      say(String(decoding: data, as: UTF8.self))
+  // MARK: - sample
+
+  /// `elbo sample`: `count` draws from a trained generative model, as a PNG grid at `out`
+  /// (default: the run's images/samples-<step>.png). Rank 0 draws; the others wait.
+  public static func sample(target: String, count: Int, out: String?, seed: UInt64?,
+                            experiments: [any Experiment.Type],
+                            communicator: Communicator) throws {
+    let path = try checkpointPath(target, communicator)
+    let state = try CheckpointStore.read(path: path)
+    let type = try experimentType(of: state, path: path, among: experiments)
+    try sample(type, state: state, path: path, target: target, count: count, out: out,
+               seed: seed, communicator: communicator)
+  }
+
+  static func sample<E: Experiment>(_ type: E.Type, state: CheckpointState, path: String,
+                                    target: String, count: Int, out: String?, seed: UInt64?,
+                                    communicator: Communicator) throws {
+    let (experiment, config) = try restoredExperiment(E.self, state: state, path: path)
+    var problem = ""
+    if communicator.rank == 0 {
+      do {
+        guard let artifact = try experiment.samples(count: count, seed: seed ?? config.options.seed)
+        else { throw ElboError("\(E.name) is not a generative model: it draws no samples") }
+        guard case .png(let png) = artifact.content else {
+          throw ElboError("\(E.name) drew its samples as \(artifact.fileName), not a PNG")
+        }
+        var isDir: ObjCBool = false
+        let runDir = FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
+          && isDir.boolValue ? target : nil
+        let file = out ?? (runDir.map { "\($0)/images/samples-step\(state.step).png" }
+          ?? "samples-step\(state.step).png")
+        if FileManager.default.fileExists(atPath: file) {
+          throw ElboError("--out \(file): exists; choose another file")
+        }
+        let dir = (file as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+          try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        try png.write(to: URL(fileURLWithPath: file))
+        print("wrote \(file): \(artifact.caption)")
+      } catch {
+        problem = "\(error)"
+      }
     }
-    try keepInRun(record, target: target, communicator: communicator)
+    let verdict = try communicator.broadcast(string: problem, root: 0, name: "sample")
+    if !verdict.isEmpty { throw ElboError(verdict) }
   }
 
   /// Evaluating a run directory keeps the result there: in its metrics and its report.
-  static func keepInRun(_ record: [String: Any], target: String,
+  static func keepInRun(_ record: [String: Any], target: String, quiet: Bool = false,
                         communicator: Communicator) throws {
     let say = printer(communicator)
     if communicator.rank == 0, FileManager.default.fileExists(atPath: target + "/metrics.jsonl") {
       try MetricsLog(path: target + "/metrics.jsonl").write(record)
       do {
         try RunReport.rebuild(runDirectory: target)
-        say("report: \(target)/\(RunReport.reportFile)")
+        if !quiet { say("report: \(target)/\(RunReport.reportFile)") }
       } catch {
         say("warning: report not rebuilt: \(error)")
       }
@@ -230,15 +265,49 @@ public enum Session {
 
   // MARK: - bench
 
-  public static func benchmark(batchSize: Int, latent: Int, hidden: Int, threads: Int?,
-                               steps: Int, warmup: Int, bucketFloats: Int,
-                               communicator: Communicator) throws {
-    configureThreads(threads, communicator)
-    let r = try VAEBenchmark.run(batchSize: batchSize, latent: latent, hidden: hidden,
-                                 steps: steps, warmup: warmup, bucketFloats: bucketFloats,
-                                 communicator: communicator)
+  /// `elbo bench <model>`: times the trainer's own step (``Trainer/step(_:)``, the default
+  /// exchange method) on the model's data and prints ONE JSON line: examples/s, ms per step and
+  /// its phases, and the model's own figures (``Experiment/benchmarkFields``).
+  public static func benchmark<E: Experiment>(_ type: E.Type, _ config: RunConfig<E.Config>,
+                                              steps: Int, warmup: Int,
+                                              communicator: Communicator) throws {
+    try config.options.validate()
+    try config.config.validate()
+    configureThreads(config.options.threads, communicator)
+    let experiment = try E(config: config.config, seed: config.options.seed)
+    let b = config.options.batchSize
+    let trainer = try Trainer(experiment: experiment, globalBatch: b,
+                              optimizer: Adam(parameterCount: experiment.store.count,
+                                              learningRate: config.options.learningRate),
+                              method: config.options.allreduce, seed: config.options.seed,
+                              communicator: communicator)
+    var phases = [Double](repeating: 0, count: 5)
+    var step = 0
+    for _ in 0..<warmup { _ = try trainer.step(step); step += 1 }
+    try communicator.barrier(name: "benchmark start")
+    let start = now()
+    for _ in 0..<steps {
+      let s = try trainer.step(step).seconds
+      for (i, v) in [s.loss, s.backward, s.reduce, s.update, s.gather].enumerated() { phases[i] += v }
+      step += 1
+    }
+    let stepMs = (now() - start) * 1000 / Double(steps)
+    let perStep = { (v: Double) in round3(v * 1000 / Double(steps)) }
+    var result: [String: Any] = [
+      "model": E.name, "batch_size": b, "parameters": experiment.store.count,
+      "threads": BLAS.threads, "ranks": communicator.size, "steps": steps,
+      "allreduce": trainer.method.rawValue,
+      "step_ms": round3(stepMs), "examples_per_second": round1(Double(b) / (stepMs / 1000)),
+      "forward_ms": perStep(phases[0]), "backward_ms": perStep(phases[1]),
+      "allreduce_ms": perStep(phases[2] + phases[4]), "optimizer_ms": perStep(phases[3]),
+      "openblas_core": BLAS.coreName,
+    ]
+    for (k, v) in try experiment.benchmarkFields(trainer: trainer, stepMs: stepMs, steps: steps,
+                                                  warmup: warmup, communicator: communicator) {
+      result[k] = v
+    }
     if communicator.rank == 0 {
-      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+      let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
     }
   }
@@ -253,15 +322,4 @@ public enum Session {
     }
   }
 
-  public static func benchmarkBBBRegression(options: BBBOptions, batchSize: Int, threads: Int?,
-                                            steps: Int, warmup: Int,
-                                            communicator: Communicator) throws {
-    configureThreads(threads, communicator)
-    let r = try BBBBenchmark.run(options: options, batchSize: batchSize, steps: steps,
-                                 warmup: warmup, communicator: communicator)
-    if communicator.rank == 0 {
-      let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
-      print(String(decoding: data, as: UTF8.self))
-    }
-  }
 }

@@ -13,18 +13,16 @@ import Foundation
 /// Every rank makes the same collective calls in the same order; decisions that end or skip a
 /// step are taken on all-reduced values, so all ranks take them together.
 public final class TrainingLoop {
-  public let options: TrainingOptions
-  public let workload: Workload
-  public let optimizer: Optimizer
+  public let options: RunOptions
+  public let experiment: any Experiment
+  public let trainer: Trainer
   public let communicator: Communicator
   public let run: RunDirectory
+  /// The resolved config (`config.json`), stored in every checkpoint.
+  public let configJSON: String
   public private(set) var step = 0
   private let log: MetricsLog
-  private let sharder: Sharder
   private let checkpoints: CheckpointStore
-  /// Backward, the gradient reduction and the optimizer step (fused, bucketed-overlapped or
-  /// sharded, see AllreduceMethod).
-  private let gradients: GradientSync
   private var consecutiveNonFinite = 0
   /// Printed lines go here (rank 0 only).
   private let say: (String) -> Void
@@ -35,36 +33,37 @@ public final class TrainingLoop {
 
   /// - Parameter progress: a terminal line to draw progress on (used on rank 0 only); without
   ///   one, progress is printed as a plain line every `logEvery` steps.
-  public init(options: TrainingOptions, workload: Workload, communicator: Communicator,
-              run: RunDirectory, say: @escaping (String) -> Void,
+  public init(options: RunOptions, experiment: any Experiment, configJSON: String,
+              communicator: Communicator, run: RunDirectory, say: @escaping (String) -> Void,
               progress: ProgressLine? = nil) throws {
     self.options = options
-    self.workload = workload
+    self.experiment = experiment
+    self.configJSON = configJSON
     self.communicator = communicator
     self.run = run
     let bar = communicator.rank == 0 ? progress : nil
     self.progress = bar
     // A printed line first erases the progress line, which is redrawn at the next step.
     self.say = communicator.rank == 0 ? { bar?.clear(); say($0) } : { _ in }
-    outputs = communicator.rank == 0 ? RunOutputs(run: run, workload: workload, say: self.say) : nil
-    optimizer = Adam(parameterCount: workload.store.count, learningRate: options.learningRate,
-                     epsilon: options.adamEpsilon)
-    sharder = Sharder(itemCount: workload.itemCount, seed: options.seed)
+    outputs = communicator.rank == 0
+      ? RunOutputs(run: run, experiment: experiment,
+                   posterior: type(of: experiment).posterior, say: self.say)
+      : nil
+    let optimizer = Adam(parameterCount: experiment.store.count,
+                         learningRate: options.learningRate, epsilon: options.adamEpsilon)
+    trainer = try Trainer(experiment: experiment, globalBatch: options.batchSize,
+                          optimizer: optimizer, method: options.allreduce, seed: options.seed,
+                          communicator: communicator)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
-    gradients = try GradientSync(options.allreduce, store: workload.store,
-                                 communicator: communicator)
     log = try MetricsLog(path: communicator.rank == 0 ? run.metricsFile : nil)
-    guard sharder.stepsPerEpoch(globalBatch: options.batchSize) > 0 else {
-      throw ElboError("--batch-size \(options.batchSize) is larger than the training set "
-        + "(\(workload.itemCount) items)")
-    }
     // Every rank starts from rank 0's parameters (they agree by construction — initialisation
     // is keyed by the seed — but a broadcast makes it a guarantee, not a convention).
-    try communicator.broadcast(workload.store.flatValues, root: 0, name: "initial parameters")
+    try communicator.broadcast(experiment.store.flatValues, root: 0, name: "initial parameters")
   }
 
-  public var stepsPerEpoch: Int { sharder.stepsPerEpoch(globalBatch: options.batchSize) }
+  public var optimizer: Optimizer { trainer.optimizer }
+  public var stepsPerEpoch: Int { trainer.stepsPerEpoch }
   public var totalSteps: Int {
     let full = options.epochs * stepsPerEpoch
     return min(full, options.maxSteps ?? full)
@@ -72,20 +71,17 @@ public final class TrainingLoop {
 
   // MARK: - The loop
 
-  /// Trains until `totalSteps`; returns the final metrics.
+  /// Trains until `totalSteps`; returns the final metrics (the last held-out evaluation,
+  /// which always follows the last step).
   @discardableResult
   public func train() throws -> [String: Double] {
-    let store = workload.store
-    let tape = Tape()
-    let b = options.batchSize, rank = communicator.rank, size = communicator.size
-    let mine = Sharder.share(of: b, rank: rank, size: size)
-    let terms = workload.termNames
-    var permutation: [Int] = []
-    var permutationEpoch = -1
-    var window = [Double](repeating: 0, count: terms.count)
+    let store = experiment.store
+    let b = options.batchSize
+    let names = experiment.terms.all
+    var window = [Double](repeating: 0, count: names.count)
     var windowExamples = 0
     var windowStart = Date()
-    var epochSums = [Double](repeating: 0, count: terms.count)
+    var epochSums = [Double](repeating: 0, count: names.count)
     var epochExamples = 0
     var epochSeconds = 0.0
     var lastEval: [String: Double] = [:]
@@ -95,52 +91,19 @@ public final class TrainingLoop {
     sayHeader()
 
     while step < totalSteps {
-      let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
-      if epoch != permutationEpoch {
-        permutation = sharder.permutation(epoch: epoch)
-        permutationEpoch = epoch
-      }
-      let items = permutation[(inEpoch * b + mine.lowerBound)..<(inEpoch * b + mine.upperBound)]
-
-      let t0 = now()
-      tape.reset()
-      store.zeroGrad()
-      let (loss, localSums) = workload.loss(items: items, step: step, epoch: epoch,
-                                            globalBatch: b, tape: tape)
-      let t1 = now()
-      let (backward, reduce) = try gradients.backwardAndReduce(loss, on: tape)
-      // The loss terms and, per parameter tensor, whether this rank's part of the reduced
-      // gradient is non-finite: one small all-reduce, after which every rank knows both.
-      var sums = localSums + gradients.nonFiniteFlags()
-      try communicator.allreduceSum(&sums, name: "loss terms")
-
-      if let bad = nonFiniteTerm(sums) {
+      let epoch = step / stepsPerEpoch
+      let outcome = try trainer.step(step)
+      if let bad = outcome.nonFinite {
         try handleNonFinite(bad, epoch: epoch)
         step += 1
         continue
       }
       consecutiveNonFinite = 0
-      let (update, gather) = try gradients.update(optimizer)
       step += 1
-      if let debugLog = communicator.debugLog {
-        let ms = { (seconds: Double) in String(format: "%.3f ms", seconds * 1000) }
-        var line = "step \(step) epoch \(epoch + 1) items \(items.count): loss \(ms(t1 - t0)), "
-          + "backward \(ms(backward)), "
-        switch gradients.method {
-        case .fused, .bucketed: line += "gradient all-reduce \(ms(reduce)), "
-        case .sharded where gradients.exchangesShards:
-          line += "gradient reduce-scatter \(ms(reduce)), parameter all-gather \(ms(gather)), "
-        case .sharded: break  // one rank: nothing to exchange
-        }
-        line += "optimizer \(ms(update))"
-        if gradients.method == .bucketed {
-          line += " (buckets started during backward: "
-            + "\(gradients.startedDuringBackward)/\(gradients.bucketCount))"
-        }
-        debugLog.write(line)
-      }
+      if let debugLog = communicator.debugLog { debugLog.write(timingLine(outcome, epoch: epoch)) }
 
-      for i in 0..<terms.count { window[i] += sums[i]; epochSums[i] += sums[i] }
+      let sums = outcome.sums.flat
+      for i in 0..<names.count { window[i] += sums[i]; epochSums[i] += sums[i] }
       windowExamples += b
       epochExamples += b
       if let progress {
@@ -154,12 +117,13 @@ public final class TrainingLoop {
                              loss: f, width: width)
         }
       }
-      if step % options.logEvery == 0 || step == totalSteps || step % stepsPerEpoch == 0 {
+      let epochEnd = step % stepsPerEpoch == 0
+      if step % options.logEvery == 0 || step == totalSteps || epochEnd {
         let seconds = Date().timeIntervalSince(windowStart)
         epochSeconds += seconds
         logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch)
         lastF = -window[0] / Double(max(windowExamples, 1))
-        window = [Double](repeating: 0, count: terms.count)
+        window = [Double](repeating: 0, count: names.count)
         windowExamples = 0
         windowStart = Date()
       }
@@ -167,18 +131,22 @@ public final class TrainingLoop {
         try communicator.parameterChecksumsAgree(UnsafeBufferPointer(store.flatValues),
                                                  name: "parameters")
       }
-      if step % stepsPerEpoch == 0 {
-        // Held-out evaluation every `evalEvery` epochs and after the last step (same decision
-        // on every rank: it is collective).
+      // An epoch record at each epoch end, and after the last step when it falls inside an
+      // epoch (--max-steps), so that a run always ends with the evaluation of its final
+      // parameters. Held-out evaluation every `evalEvery` epochs and after the last step (the
+      // same decision on every rank: it is collective).
+      if epochEnd || step == totalSteps {
         let evalDue = (epoch + 1) % options.evalEvery == 0 || step == totalSteps
-        if evalDue { lastEval = try workload.evaluate(epoch: epoch, communicator: communicator) }
+        if evalDue {
+          lastEval = try experiment.evaluate(epoch: epoch, communicator: communicator)
+        }
         // The epoch's training averages (over the steps this process ran) beside the test ones.
         let n = Double(max(epochExamples, 1))
         var record = evalDue ? lastEval : [:]
-        for (name, v) in zip(terms, epochSums) { record["train_\(name)"] = v / n }
+        for (name, v) in zip(names, epochSums) { record["train_\(name)"] = v / n }
         record["train_examples_per_second"] = Double(epochExamples) / max(epochSeconds, 1e-9)
-        logEpoch(epoch: epoch, metrics: record)
-        epochSums = [Double](repeating: 0, count: terms.count)
+        logEpoch(epoch: epoch, metrics: record, partial: !epochEnd)
+        epochSums = [Double](repeating: 0, count: names.count)
         epochExamples = 0
         epochSeconds = 0
         windowStart = Date()
@@ -196,6 +164,26 @@ public final class TrainingLoop {
     return lastEval
   }
 
+  /// The per-step timing line of the debug log.
+  private func timingLine(_ o: Trainer.Outcome, epoch: Int) -> String {
+    let ms = { (seconds: Double) in String(format: "%.3f ms", seconds * 1000) }
+    let g = trainer.gradients
+    var line = "step \(step) epoch \(epoch + 1) items \(o.items): loss \(ms(o.seconds.loss)), "
+      + "backward \(ms(o.seconds.backward)), "
+    switch g.method {
+    case .fused, .bucketed: line += "gradient all-reduce \(ms(o.seconds.reduce)), "
+    case .sharded where g.exchangesShards:
+      line += "gradient reduce-scatter \(ms(o.seconds.reduce)), parameter all-gather "
+        + "\(ms(o.seconds.gather)), "
+    case .sharded: break  // one rank: nothing to exchange
+    }
+    line += "optimizer \(ms(o.seconds.update))"
+    if g.method == .bucketed {
+      line += " (buckets started during backward: \(g.startedDuringBackward)/\(g.bucketCount))"
+    }
+    return line
+  }
+
   /// Whether images, plots and the report are redrawn after the step just taken: every
   /// `imageEvery` steps, or at each epoch end (after its evaluation is logged) when 0.
   private var imagesDue: Bool {
@@ -203,18 +191,6 @@ public final class TrainingLoop {
   }
 
   // MARK: - Non-finite guard
-
-  /// The first term whose global sum is NaN or ±∞, else "gradient of <tensor>" for the first
-  /// parameter tensor whose reduced gradient is: `sums` is the all-reduced loss terms followed
-  /// by the summed ``GradientSync/nonFiniteFlags()``, the same on every rank.
-  private func nonFiniteTerm(_ sums: [Double]) -> String? {
-    // Components first (log-likelihood, KL, …): they say *which* part went bad; the bound,
-    // their sum, only if all of them look finite.
-    let terms = workload.termNames
-    let named = Array(zip(terms, sums))
-    for (name, v) in named.dropFirst() + named.prefix(1) where !v.isFinite { return name }
-    return gradients.nonFiniteTensor(sums[terms.count...])
-  }
 
   /// Skips the step (parameters untouched) or stops, the same way on every rank.
   private func handleNonFinite(_ term: String, epoch: Int) throws {
@@ -235,11 +211,12 @@ public final class TrainingLoop {
 
   private func sayHeader() {
     let o = options
-    say("elbo: training \(workload.modelName) on \(o.data): \(workload.itemCount) items, "
+    let name = type(of: experiment).name
+    say("elbo: training \(name) on \(experiment.dataDescription): \(experiment.itemCount) items, "
       + "global batch \(o.batchSize) over \(communicator.size) rank(s), \(stepsPerEpoch) "
-      + "steps/epoch, \(totalSteps) steps, \(workload.store.count) parameters, "
-      + "\(BLAS.threads) BLAS thread(s)/rank, \(gradients.summary)")
-    for line in workload.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
+      + "steps/epoch, \(totalSteps) steps, \(experiment.store.count) parameters, "
+      + "\(BLAS.threads) BLAS thread(s)/rank, \(trainer.exchangeSummary)")
+    for line in experiment.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
   }
 
   private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int) {
@@ -247,24 +224,27 @@ public final class TrainingLoop {
     // "epoch" is 1-based in every record, as in the printed lines.
     var rec: [String: Any] = ["kind": "train", "step": step, "epoch": epoch + 1,
                               "examples_per_second": Double(examples) / max(seconds, 1e-9)]
-    for (name, v) in zip(workload.termNames, w) { rec[name] = v / n }
+    let names = experiment.terms.all
+    for (name, v) in zip(names, w) { rec[name] = v / n }
     rec["neg_elbo"] = -w[0] / n
-    for (k, v) in workload.stepFields(step: step - 1, globalBatch: options.batchSize) { rec[k] = v }
+    for (k, v) in experiment.stepFields(step: step - 1, globalBatch: options.batchSize) { rec[k] = v }
     log.write(rec)
     // On a terminal the progress line shows this; logs and pipes get a line per window.
     guard progress == nil else { return }
-    let terms = zip(workload.termNames.dropFirst(), w.dropFirst())
+    let terms = zip(names.dropFirst(), w.dropFirst())
       .map { "\($0) \(fmt($1 / n))" }.joined(separator: "  ")
     say("step \(step)/\(totalSteps)  epoch \(epoch + 1)  F=−ELBO \(fmt(-w[0] / n))  \(terms)  "
       + "\(Int(Double(examples) / max(seconds, 1e-9))) ex/s")
   }
 
-  private func logEpoch(epoch: Int, metrics: [String: Double]) {
+  /// - Parameter partial: the run stopped inside the epoch (`--max-steps`).
+  private func logEpoch(epoch: Int, metrics: [String: Double], partial: Bool) {
     var rec: [String: Any] = ["kind": "epoch", "epoch": epoch + 1, "step": step]
+    if partial { rec["partial"] = true }
     for (k, v) in metrics { rec[k] = v }
     log.write(rec)
     let text = metrics.keys.sorted().map { "\($0) \(fmt(metrics[$0]!))" }.joined(separator: "  ")
-    say("epoch \(epoch + 1) done: \(text)")
+    say("epoch \(epoch + 1) \(partial ? "stopped at step \(step)" : "done"): \(text)")
   }
 
   private func fmt(_ v: Double) -> String { String(format: "%.3f", v) }
@@ -278,9 +258,9 @@ public final class TrainingLoop {
   }
 
   func captureState() throws -> CheckpointState {
-    let store = workload.store
+    let store = experiment.store
     // Sharded: each rank has advanced only its shard of the optimizer state; make it whole.
-    try gradients.gatherOptimizerState(optimizer)
+    try trainer.gatherOptimizerState()
     var tensors: [CheckpointTensor] = []
     for (i, spec) in store.specs.enumerated() {
       tensors.append(CheckpointTensor(name: "params/\(spec.name)", shape: spec.shape,
@@ -296,7 +276,7 @@ public final class TrainingLoop {
     var scalars: [String: Double] = [:]
     for (k, v) in optimizer.stateScalars { scalars["optimizer/\(k)"] = v }
     scalars["optimizer/lr"] = Double(optimizer.learningRate)
-    let config = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
+    let config = configJSON
     // Noise is counter-based: a rank's generator state is fully given by (seed, step, epoch).
     // It is stored per rank anyway, so that a reader sees every rank's position explicitly.
     let epoch = step / stepsPerEpoch
@@ -307,14 +287,14 @@ public final class TrainingLoop {
       Array(flat[$0..<($0 + rngRow.count)])
     }
     return CheckpointState(
-      formatVersion: 1, model: workload.modelName, configJSON: config, step: Int64(step),
+      formatVersion: 1, model: type(of: experiment).name, configJSON: config, step: Int64(step),
       epoch: Int64(epoch), positionInEpoch: Int64((step % stepsPerEpoch) * options.batchSize),
       seed: options.seed, tensors: tensors, scalars: scalars, rngState: rows)
   }
 
   /// Restores parameters, optimizer moments and counters from `state`.
   public func restore(_ state: CheckpointState) throws {
-    let store = workload.store
+    let store = experiment.store
     let stored = StoredTensors(state)
     try stored.restoreParameters(of: store)
     for (name, buffer) in optimizer.stateBuffers {
@@ -340,7 +320,7 @@ public final class TrainingLoop {
 
   /// Loads `pathOrLatest` (collectively) and restores from it.
   public func resume(from pathOrLatest: String) throws {
-    let state = try checkpoints.load(pathOrLatest, expectModel: workload.modelName)
+    let state = try checkpoints.load(pathOrLatest, expectModel: type(of: experiment).name)
     if let note = checkpoints.fallbackNote { say("warning: \(note)") }
     try restore(state)
     say("resumed from step \(step) (epoch \(step / stepsPerEpoch + 1))")

@@ -111,13 +111,14 @@ final class TrainingCurvesTests: XCTestCase {
     XCTAssertTrue(TrainingCurves.figures([]).isEmpty)
   }
 
-  /// A weight-space posterior (Bayes by Backprop, from the run's model name) is labelled in w,
-  /// and its KL is not called analytic (for the scale mixture it is Monte Carlo).
+  /// A weight-space posterior (Bayes by Backprop declares it) is labelled in w, and its KL is
+  /// not called analytic (for the scale mixture it is Monte Carlo); a model without a posterior
+  /// gets no surprise figure.
   func testWeightPosteriorLabels() {
     let rs = [record("train", 5, ["neg_elbo": 3, "log_likelihood": -1, "surprise": -2, "kl": 2])]
-    XCTAssertEqual(TrainingCurves.Posterior(model: "bbb-regression"), .weights)
-    XCTAssertEqual(TrainingCurves.Posterior(model: "vae"), .latent)
-    XCTAssertEqual(TrainingCurves.Posterior(model: nil), .latent)
+    XCTAssertEqual(TrainingCurves.Posterior(rawValue: "weights"), .weights)
+    XCTAssertEqual(TrainingCurves.figures(rs, posterior: .none).map(\.fileName),
+                   ["free_energy.svg", "log_likelihood.svg"])
     let weights = TrainingCurves.figures(rs, posterior: .weights)[2].plot
     XCTAssertTrue(weights.title.contains("log p(w) − log q(w)"), weights.title)
     XCTAssertEqual(Set(weights.series.map(\.name)), ["surprise, train", "−KL, train"])

@@ -1,13 +1,66 @@
 import ElboData
 import ElboDistributed
 import ElboModels
+import ElboTrain
 import Foundation
 
 /// Bayes by Backprop (or a plain / dropout baseline) classifying images by their pixel
 /// intensities in [0, 1] (Blundell et al. 2015, §5.1): batches, noise, the KL share of each
 /// step, and the test-set evaluation with S weight samples.
-public final class BBBClassifierWorkload: Workload {
+public final class BBBClassifierExperiment: Experiment {
+  /// The classifier's options (under "bbb-classifier" in a config).
+  public struct Config: ExperimentConfig {
+    /// fashion-mnist, mnist-5k, or a directory of IDX files.
+    public var data = "fashion-mnist"
+    /// The network: variant (bbb | plain | dropout), sizes, prior, estimator, ρ₀, dropout rate.
+    public var network = BBBNetworkConfig()
+    /// How the KL is shared over minibatches and scaled (β, warm-up).
+    public var kl = KLWeighting()
+    /// Weight samples S averaged at prediction.
+    public var predictSamples = 10
+
+    public init() {
+      network.hidden = 400
+      network.prior.kind = .scaleMixture
+      kl.share = .blundell
+    }
+
+    public var options: BBBOptions {
+      var o = BBBOptions()
+      o.network = network; o.kl = kl; o.predictSamples = predictSamples
+      return o
+    }
+
+    public func validate() throws { try options.validate() }
+  }
+
   public static let name = "bbb-classifier"
+  public static let summary = "Bayes by Backprop MLP 784-H-H-10 on images (Blundell et al. 2015, §5.1)."
+  public static let posterior = PosteriorKind.weights
+  public static let discussion = """
+    Inputs are pixel intensities in [0, 1]; labels come from the data set. Scale-mixture prior
+    by default. --variant plain / dropout train the baselines of the same size. Per epoch:
+    test error, test log-likelihood (class probabilities averaged over S weight samples),
+    the mean predictive entropy on correct vs misclassified test images, and the expected
+    calibration error (test_ece). Pictures: plots/entropy.svg (entropy histograms),
+    plots/reliability.svg (reliability diagram), images/uncertain.png (the most uncertain
+    test images).
+    """
+
+  /// Configs written before models had their own sections kept these options under "bbb" and
+  /// the data set at the top level.
+  public static func upgradeLegacyConfig(_ object: [String: Any]) -> [String: Any] {
+    guard let old = object["bbb"] as? [String: Any] else { return object }
+    var out = object
+    out["bbb"] = nil
+    var section = old
+    if let data = out.removeValue(forKey: "data") { section["data"] = data }
+    out[name] = section
+    return out
+  }
+
+  public let config: Config
+  public var dataDescription: String { config.data }
 
   public let model: BBBClassifier
   public let options: BBBOptions
@@ -19,21 +72,26 @@ public final class BBBClassifierWorkload: Workload {
   /// The last test-set predictions and the `parameterFingerprint` they were made at.
   private var cachedPredictions: (key: [UInt64], predictions: [ClassPrediction])?
 
-  public var modelName: String { Self.name }
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
-  public let termNames = ["elbo", "log_likelihood", "kl", "surprise"]
+  public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "surprise"])
 
-  public init(options: BBBOptions, data: ImageSplit, seed: UInt64) throws {
-    var config = BBBClassifier.Config()
-    config.network = options.network
-    config.inputs = data.train.dimension
+  public convenience init(config: Config, seed: UInt64) throws {
+    try self.init(config: config, data: DatasetCatalog.load(config.data), seed: seed)
+  }
+
+  public init(config: Config, data: ImageSplit, seed: UInt64) throws {
+    self.config = config
+    let options = config.options
+    var network = BBBClassifier.Config()
+    network.network = options.network
+    network.inputs = data.train.dimension
     let labels = data.train.labels + data.test.labels
     guard let maxLabel = labels.max(), let minLabel = labels.min(), minLabel >= 0 else {
       throw ElboError("the data set has no labels")
     }
-    config.classes = Int(maxLabel) + 1
-    model = BBBClassifier(config, seed: seed)
+    network.classes = Int(maxLabel) + 1
+    model = BBBClassifier(network, seed: seed)
     self.options = options
     self.seed = seed
     train = data.train
@@ -70,8 +128,8 @@ public final class BBBClassifierWorkload: Workload {
   // MARK: - Training
 
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
-    -> (loss: Variable?, termSums: [Double]) {
-    guard !items.isEmpty else { return (nil, [0, 0, 0, 0]) }
+    -> StepLoss {
+    guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
     let r = items.count
     let x = tape.tensor([r, train.dimension]), labels = tape.tensor([r])
     fill(x, labels, from: train, items: items)
@@ -83,7 +141,7 @@ public final class BBBClassifierWorkload: Workload {
                         noise: noise.training(model.network, items: items, step: step, tape: tape),
                         klScale: klScale, normalizer: Float(globalBatch), on: tape)
     lastKL = t.kl ?? .nan
-    return (t.loss, bbbTermSums(t, share: share, rowShare: rowShare))
+    return StepLoss(loss: t.loss, sums: bbbTermSums(t, share: share, rowShare: rowShare))
   }
 
   // MARK: - Evaluation

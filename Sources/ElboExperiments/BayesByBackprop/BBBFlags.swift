@@ -1,4 +1,5 @@
 import ArgumentParser
+import ElboCLI
 import ElboModels
 import ElboTrain
 
@@ -7,155 +8,94 @@ extension BayesianMLP.Estimator: ExpressibleByArgument {}
 extension WeightPriorConfig.Kind: ExpressibleByArgument {}
 extension KLWeighting.Share: ExpressibleByArgument {}
 
-/// Flags of the Bayes-by-Backprop networks, shared by `train bbb-regression`,
-/// `train bbb-classifier` and `bench bbb-regression`. Optional ones default per command.
-struct BBBFlags: ParsableArguments {
-  @Option(help: "bbb (Bayes by Backprop), plain (maximum likelihood) or dropout.")
-  var variant: NetworkVariant = .bbb
+/// Flags of the Bayes-by-Backprop networks, shared by the regression toy and the classifier;
+/// every one optional (a flag left out keeps the config's value).
+struct BBBNetworkFlags: ParsableArguments {
+  @Option(help: "bbb (Bayes by Backprop), plain (maximum likelihood) or dropout (default bbb).")
+  var variant: NetworkVariant?
   @Option(help: "Hidden units per layer (default: regression 50, classifier 400).")
   var hidden: Int?
-  @Option(help: "Hidden layers.") var hiddenLayers = 2
-  @Option(help: "relu, tanh, elu, softplus or sigmoid.") var activation: Activation = .relu
+  @Option(help: "Hidden layers (default 2).") var hiddenLayers: Int?
+  @Option(help: "relu, tanh, elu, softplus or sigmoid (default relu).") var activation: Activation?
   @Option(help: ArgumentHelp("Weight prior: gaussian (closed-form KL) or scale-mixture (Monte "
     + "Carlo KL) (default: regression gaussian, classifier scale-mixture)."))
   var prior: WeightPriorConfig.Kind?
-  @Option(help: "σ of the Gaussian prior N(0, σ²).") var priorStd: Float = 1
-  @Option(help: "Scale mixture: weight π of the wide component.") var priorPi: Float = 0.5
-  @Option(help: "Scale mixture: −log σ1 (wide component).") var priorNegLogSigma1: Float = 0
-  @Option(help: "Scale mixture: −log σ2 (narrow component).") var priorNegLogSigma2: Float = 6
+  @Option(help: "σ of the Gaussian prior N(0, σ²) (default 1).") var priorStd: Float?
+  @Option(help: "Scale mixture: weight π of the wide component (default 0.5).") var priorPi: Float?
+  @Option(help: "Scale mixture: −log σ1, wide component (default 0).") var priorNegLogSigma1: Float?
+  @Option(help: "Scale mixture: −log σ2, narrow component (default 6).") var priorNegLogSigma2: Float?
   @Option(help: ArgumentHelp("Gradient estimator: weight (one weight sample per "
-    + "minibatch, Blundell et al.) or local (local reparameterisation, Kingma et al. 2015)."))
-  var estimator: BayesianMLP.Estimator = .weight
-  @Option(help: "ρ₀ of the posterior scales σ = softplus(ρ).") var rhoInit: Float = -5
-  @Option(help: "Dropout rate of hidden units (--variant dropout).") var dropout: Float = 0.5
+    + "minibatch, Blundell et al.) or local (local reparameterisation, Kingma et al. 2015) "
+    + "(default weight)."))
+  var estimator: BayesianMLP.Estimator?
+  @Option(help: "ρ₀ of the posterior scales σ = softplus(ρ) (default -5).") var rhoInit: Float?
+  @Option(help: "Dropout rate of hidden units, --variant dropout (default 0.5).") var dropout: Float?
   @Option(help: ArgumentHelp("Weight samples S averaged per prediction (default: "
     + "regression 100, classifier 10)."))
   var predictSamples: Int?
   @Option(help: ArgumentHelp("KL share per minibatch: uniform (1/M, KL/N per example) "
     + "or blundell (2^(M−i)/(2^M − 1)) (default: regression uniform, classifier blundell)."))
   var klShare: KLWeighting.Share?
-  @Option(help: "β: weight of the KL term (1 = the ELBO).") var beta: Float = 1
-  @Option(help: "Linear KL warm-up over this many optimizer steps (0: none).") var klWarmup = 0
+  @Option(help: "β: weight of the KL term, 1 = the ELBO (default 1).") var beta: Float?
+  @Option(help: "Linear KL warm-up over this many optimizer steps (0: none; default 0).")
+  var klWarmup: Int?
 
-  /// The options these flags give, with the command's defaults where a flag was not given.
-  func options(hidden defaultHidden: Int, prior defaultPrior: WeightPriorConfig.Kind,
-               predictSamples defaultS: Int, klShare defaultShare: KLWeighting.Share)
-    -> BBBOptions {
-    var o = BBBOptions()
-    o.network.variant = variant
-    o.network.hidden = hidden ?? defaultHidden
-    o.network.hiddenLayers = hiddenLayers
-    o.network.activation = activation
-    o.network.prior.kind = prior ?? defaultPrior
-    o.network.prior.gaussianStd = priorStd
-    o.network.prior.pi = priorPi
-    o.network.prior.negLogSigma1 = priorNegLogSigma1
-    o.network.prior.negLogSigma2 = priorNegLogSigma2
-    o.network.estimator = estimator
-    o.network.rhoInit = rhoInit
-    o.network.dropout = dropout
-    o.predictSamples = predictSamples ?? defaultS
-    o.kl = KLWeighting(share: klShare ?? defaultShare, beta: beta, warmupSteps: klWarmup)
-    return o
+  func apply(network n: inout BBBNetworkConfig, kl: inout KLWeighting, predictSamples s: inout Int) {
+    if let variant { n.variant = variant }
+    if let hidden { n.hidden = hidden }
+    if let hiddenLayers { n.hiddenLayers = hiddenLayers }
+    if let activation { n.activation = activation }
+    if let prior { n.prior.kind = prior }
+    if let priorStd { n.prior.gaussianStd = priorStd }
+    if let priorPi { n.prior.pi = priorPi }
+    if let priorNegLogSigma1 { n.prior.negLogSigma1 = priorNegLogSigma1 }
+    if let priorNegLogSigma2 { n.prior.negLogSigma2 = priorNegLogSigma2 }
+    if let estimator { n.estimator = estimator }
+    if let rhoInit { n.rhoInit = rhoInit }
+    if let dropout { n.dropout = dropout }
+    if let predictSamples { s = predictSamples }
+    if let klShare { kl.share = klShare }
+    if let beta { kl.beta = beta }
+    if let klWarmup { kl.warmupSteps = klWarmup }
   }
 }
 
-struct TrainBBBRegression: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "bbb-regression",
-    abstract: "Bayes by Backprop on the 1-D regression toy of seed 004 (1-50-50-1).",
-    discussion: """
-      Data: y = x + 0.3 sin 2π(x+v) + 0.3 sin 4π(x+v) + v, v ~ N(0, 0.02) (variance), x ~ U(0, 0.5),
-      generated from --seed. Likelihood N(y | f_w(x), σ_y²) with σ_y learned (or --noise-std).
-      The network sees x and y standardised with the training set's mean and std (the prior is
-      on weights in those units; --no-standardize for raw units); all figures are in data units.
-      Logged per window: F = −ELBO, log p(y|x,w), the KL share and the surprise
-      log p(w) − log q(w); per epoch: held-out log-likelihood, RMSE, ±2σ coverage and the
-      predictive std inside vs outside the data range. --variant plain trains the baseline.
-      """)
+extension BBBRegressionExperiment: CommandLineModel {
+  public struct Flags: ModelFlags {
+    @OptionGroup var network: BBBNetworkFlags
+    @Option(help: "Fix σ_y of the Gaussian likelihood (default: learned).") var noiseStd: Float?
+    @Option(help: "Starting σ_y when it is learned (default 0.5).") var noiseStdInit: Float?
+    @Option(help: "Training points (default 1000).") var points: Int?
+    @Option(help: "Held-out points, inside the data range (default 500).") var heldoutPoints: Int?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Standardise x and y with the training "
+      + "set's mean and std before the network (the prior is on weights in those units); "
+      + "results are reported in data units (default: on)."))
+    var standardize: Bool?
 
-  @OptionGroup var bbb: BBBFlags
-  @Option(help: "Fix σ_y of the Gaussian likelihood (default: learned).") var noiseStd: Float?
-  @Option(help: "Starting σ_y when it is learned.") var noiseStdInit: Float = 0.5
-  @Option(help: "Training points.") var points = 1000
-  @Option(help: "Held-out points (inside the data range).") var heldoutPoints = 500
-  @Flag(inversion: .prefixedNo, help: ArgumentHelp("Standardise x and y with the training "
-    + "set's mean and std before the network (the prior is on weights in those units); "
-    + "results are reported in data units."))
-  var standardize = true
-  @OptionGroup var flags: RunFlags
+    public init() {}
 
-  func run() throws {
-    var o = TrainingOptions()
-    o.model = BBBRegressionWorkload.name
-    // 1000 points make 10 steps per epoch: train longer and with a larger step than on images,
-    // evaluate every 10 epochs, redraw the plots every 1000 steps.
-    o.epochs = 500
-    o.learningRate = 1e-2
-    o.evalEvery = 10
-    o.imageEvery = 1000
-    flags.apply(to: &o)
-    o.data = "regression-toy"
-    o.bbb = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100, klShare: .uniform)
-    o.bbb.noiseStd = noiseStd
-    o.bbb.noiseStdInit = noiseStdInit
-    o.bbb.trainPoints = points
-    o.bbb.heldOutPoints = heldoutPoints
-    o.bbb.standardize = standardize
-    try flags.train(o)
-  }
-}
-
-struct TrainBBBClassifier: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "bbb-classifier",
-    abstract: "Bayes by Backprop MLP 784-H-H-10 on images (Blundell et al. 2015, §5.1).",
-    discussion: """
-      Inputs are pixel intensities in [0, 1]; labels come from the data set. Scale-mixture prior
-      by default. --variant plain / dropout train the baselines of the same size. Per epoch:
-      test error, test log-likelihood (class probabilities averaged over S weight samples),
-      the mean predictive entropy on correct vs misclassified test images, and the expected
-      calibration error (test_ece). Pictures: plots/entropy.svg (entropy histograms),
-      plots/reliability.svg (reliability diagram), images/uncertain.png (the most uncertain
-      test images).
-      """)
-
-  @Option(help: "fashion-mnist, mnist-5k, or a directory of IDX files.") var data = "fashion-mnist"
-  @OptionGroup var bbb: BBBFlags
-  @OptionGroup var flags: RunFlags
-
-  func run() throws {
-    var o = TrainingOptions()
-    o.model = BBBClassifierWorkload.name
-    flags.apply(to: &o)
-    o.data = data
-    o.bbb = bbb.options(hidden: 400, prior: .scaleMixture, predictSamples: 10,
-                        klShare: .blundell)
-    try flags.train(o)
-  }
-}
-
-struct BenchBBBRegression: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "bbb-regression",
-    abstract: "Training-step speed of Bayes by Backprop on the regression toy vs the PyTorch "
-      + "anchor (1-50-50-1, 1000 points).")
-
-  @OptionGroup var bbb: BBBFlags
-  @Option(help: "Global batch size.") var batchSize = 100
-  @Option(help: "OpenBLAS threads per rank.") var threads: Int?
-  @Option(help: "Timed steps.") var steps = 2000
-  @Option(help: "Warm-up steps.") var warmup = 200
-
-  func run() throws {
-    for (v, flag) in [(batchSize, "--batch-size"), (steps, "--steps")] where v <= 0 {
-      throw ElboError("\(flag) must be a positive integer (got \(v))")
+    public func apply(to c: inout Config) {
+      network.apply(network: &c.network, kl: &c.kl, predictSamples: &c.predictSamples)
+      if let noiseStd { c.noiseStd = noiseStd }
+      if let noiseStdInit { c.noiseStdInit = noiseStdInit }
+      if let points { c.trainPoints = points }
+      if let heldoutPoints { c.heldOutPoints = heldoutPoints }
+      if let standardize { c.standardize = standardize }
     }
-    if let t = threads, t <= 0 { throw ElboError("--threads must be a positive integer (got \(t))") }
-    let o = bbb.options(hidden: 50, prior: .gaussian, predictSamples: 100, klShare: .uniform)
-    try o.validate()
-    try Session.benchmarkBBBRegression(options: o, batchSize: batchSize, threads: threads,
-                                       steps: steps, warmup: max(0, warmup),
-                                       communicator: communicator)
+  }
+}
+
+extension BBBClassifierExperiment: CommandLineModel {
+  public struct Flags: ModelFlags {
+    @Option(help: "fashion-mnist, mnist-5k, or a directory of IDX files (default fashion-mnist).")
+    var data: String?
+    @OptionGroup var network: BBBNetworkFlags
+
+    public init() {}
+
+    public func apply(to c: inout Config) {
+      if let data { c.data = data }
+      network.apply(network: &c.network, kl: &c.kl, predictSamples: &c.predictSamples)
+    }
   }
 }

@@ -1,3 +1,4 @@
+import ElboTrain
 import ElboModels
 
 /// The random numbers of the Bayes-by-Backprop workloads, each keyed by what it is for

@@ -1,3 +1,4 @@
+import ElboTrain
 import ElboModels
 
 /// The Bayes-by-Backprop part of `TrainingOptions` (models `bbb-regression`, `bbb-classifier`).

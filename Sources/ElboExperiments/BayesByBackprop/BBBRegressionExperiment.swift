@@ -2,12 +2,84 @@ import ElboData
 import ElboDistributed
 import ElboModels
 import ElboReport
+import ElboTrain
 import Foundation
 
 /// Bayes by Backprop (or a baseline network) on the regression toy of seed 004 (§2, ex. 5):
 /// batches, noise, the KL share of each step, held-out evaluation and the predictive plot data.
-public final class BBBRegressionWorkload: Workload {
+public final class BBBRegressionExperiment: Experiment {
+  /// The regression toy's options (under "bbb-regression" in a config).
+  public struct Config: ExperimentConfig {
+    /// The network: variant (bbb | plain | dropout), sizes, prior, estimator, ρ₀, dropout rate.
+    public var network = BBBNetworkConfig()
+    /// How the KL is shared over minibatches and scaled (β, warm-up).
+    public var kl = KLWeighting()
+    /// Weight samples S averaged at prediction.
+    public var predictSamples = 100
+    /// σ_y fixed (nil: learned) and its starting value when learned (data units).
+    public var noiseStd: Float? = nil
+    public var noiseStdInit: Float = 0.5
+    /// Training and held-out points.
+    public var trainPoints = 1000
+    public var heldOutPoints = 500
+    /// The network sees inputs and targets standardised with the training set's mean and
+    /// standard deviation; everything reported is in data units.
+    public var standardize = true
+
+    public init() {
+      network.hidden = 50
+      network.prior.kind = .gaussian
+      kl.share = .uniform
+    }
+
+    public var options: BBBOptions {
+      var o = BBBOptions()
+      o.network = network; o.kl = kl; o.predictSamples = predictSamples
+      o.noiseStd = noiseStd; o.noiseStdInit = noiseStdInit
+      o.trainPoints = trainPoints; o.heldOutPoints = heldOutPoints; o.standardize = standardize
+      return o
+    }
+
+    public func validate() throws { try options.validate() }
+  }
+
   public static let name = "bbb-regression"
+  public static let summary = "Bayes by Backprop on a 1-D regression toy (1-50-50-1)."
+  public static let posterior = PosteriorKind.weights
+  public static let discussion = """
+    Data: y = x + 0.3 sin 2π(x+v) + 0.3 sin 4π(x+v) + v, v ~ N(0, 0.02) (variance), x ~ U(0, 0.5),
+    generated from --seed (Blundell et al. 2015, §5.2). Likelihood N(y | f_w(x), σ_y²) with σ_y
+    learned (or --noise-std). The network sees x and y standardised with the training set's
+    mean and std (the prior is on weights in those units; --no-standardize for raw units); all
+    figures are in data units. Logged per window: F = −ELBO, log p(y|x,w), the KL share and the
+    surprise log p(w) − log q(w); per epoch: held-out log-likelihood, RMSE, ±2σ coverage and the
+    predictive std inside vs outside the data range. --variant plain trains the baseline.
+    """
+  /// 1000 points make 10 steps per epoch: train longer and with a larger step than on images,
+  /// evaluate every 10 epochs, redraw the plots every 1000 steps.
+  public static var runDefaults: RunOptions {
+    var o = RunOptions()
+    o.epochs = 500
+    o.learningRate = 1e-2
+    o.evalEvery = 10
+    o.imageEvery = 1000
+    return o
+  }
+
+  /// Configs written before models had their own sections kept these options under "bbb".
+  public static func upgradeLegacyConfig(_ object: [String: Any]) -> [String: Any] {
+    guard let old = object["bbb"] as? [String: Any] else { return object }
+    var out = object
+    out["bbb"] = nil
+    var section = old
+    // Written before standardisation existed: those runs trained in raw units.
+    if section["standardize"] == nil { section["standardize"] = false }
+    out[name] = section
+    return out
+  }
+
+  public var dataDescription: String { "the regression toy" }
+  public let config: Config
   /// Predictions are drawn on this grid (1000 points): the seed's [0, 1] and Blundell et al.'s
   /// Fig. 5 range, both beyond the training range [0, 0.5] on either side.
   public static let gridRange: ClosedRange<Double> = -0.2...1.2
@@ -25,23 +97,27 @@ public final class BBBRegressionWorkload: Workload {
   /// KL of the last training step (same on every rank), for `stepFields`.
   private var lastKL = Double.nan
 
-  public var modelName: String { Self.name }
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
-  public let termNames = ["elbo", "log_likelihood", "kl", "surprise"]
+  public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "surprise"])
 
-  public init(options: BBBOptions, seed: UInt64) {
+  public convenience init(config: Config, seed: UInt64) throws {
+    self.init(config: config, options: config.options, seed: seed)
+  }
+
+  init(config: Config, options: BBBOptions, seed: UInt64) {
+    self.config = config
     train = RegressionToy(count: options.trainPoints, seed: seed, split: .train)
     heldOut = RegressionToy(count: options.heldOutPoints, seed: seed, split: .heldOut)
     xUnits = options.standardize ? Standardization(fitting: train.x) : .identity
     yUnits = options.standardize ? Standardization(fitting: train.y) : .identity
-    var config = BBBRegression.Config()
-    config.network = options.network
+    var network = BBBRegression.Config()
+    network.network = options.network
     // σ_y flags are in data units; the model's σ_y is in target units.
     let ys = yUnits.std
-    config.noiseStd = options.noiseStd.map { Float(Double($0) / ys) }
-    config.noiseStdInit = Float(Double(options.noiseStdInit) / ys)
-    model = BBBRegression(config, seed: seed)
+    network.noiseStd = options.noiseStd.map { Float(Double($0) / ys) }
+    network.noiseStdInit = Float(Double(options.noiseStdInit) / ys)
+    model = BBBRegression(network, seed: seed)
     self.options = options
     self.seed = seed
     noise = BBBNoise(seed: seed)
@@ -77,8 +153,8 @@ public final class BBBRegressionWorkload: Workload {
   // MARK: - Training
 
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
-    -> (loss: Variable?, termSums: [Double]) {
-    guard !items.isEmpty else { return (nil, [0, 0, 0, 0]) }
+    -> StepLoss {
+    guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
     let r = items.count
     let x = tape.tensor([r, 1]), y = tape.tensor([r, 1])
     for (row, g) in items.enumerated() {
@@ -97,9 +173,9 @@ public final class BBBRegressionWorkload: Workload {
     // example): added to the logged terms so they are in data units, absent from the gradient.
     var sums = bbbTermSums(t, share: share, rowShare: rowShare)
     let jacobian = -Double(r) * log(yUnits.std)
-    sums[0] += jacobian
-    sums[1] += jacobian
-    return (t.loss, sums)
+    sums.bound += jacobian
+    sums.components[0] += jacobian
+    return StepLoss(loss: t.loss, sums: sums)
   }
 
   // MARK: - Evaluation
@@ -266,9 +342,9 @@ func bbbStepFields(_ o: BBBOptions, bayesian: Bool, step: Int, examples: Int, gl
           "kl_share": o.kl.share(minibatch: step % m, of: m), "kl_total": lastKL]
 }
 
-func bbbTermSums(_ t: BBBTerms, share: Double, rowShare: Double) -> [Double] {
+func bbbTermSums(_ t: BBBTerms, share: Double, rowShare: Double) -> TermSums {
   let ll = sumDouble(t.logLikelihood)
   let kl = (t.kl ?? 0) * share * rowShare
   let surprise = (t.surprise ?? 0) * share * rowShare
-  return [ll - kl, ll, kl, surprise]
+  return TermSums(bound: ll - kl, components: [ll, kl, surprise])
 }

@@ -1,3 +1,4 @@
+import ElboTrain
 import Foundation
 
 /// One test image's prediction from its predictive distribution

@@ -2,93 +2,105 @@ import ElboData
 import ElboDistributed
 import ElboModels
 import ElboReport
+import ElboTrain
+import Foundation
 
-/// How pixel intensities in [0, 1] become binary observations.
-public enum Binarization: String, Codable, Sendable, CaseIterable {
-  /// x = 1 where intensity > 0.5, once (the PyTorch anchor's setting).
-  case `static`
-  /// x ~ Bernoulli(intensity), drawn anew each epoch (Burda et al.'s setting); the test set is
-  /// drawn once, with a fixed key, so that evaluations are comparable.
-  case dynamic
-}
-
-/// The VAE on an image data set: batches, binarisation, latent noise and evaluation.
+/// The VAE on binarised images (Kingma & Welling 2014; the importance-weighted bound of Burda
+/// et al. 2016): batches, binarisation, latent noise, evaluation and pictures.
 ///
 /// Noise is keyed by what it is for (see `NoiseAddress`): the ε of example g at step t is
 /// RandomStream(seed, latentNoise, time: t, item: g), so a run's numbers do not depend on how
 /// many ranks share the batch, and a resumed run redraws exactly the same noise.
-public final class VAEWorkload: Workload {
+public final class VAEExperiment: Experiment {
+  /// The VAE's options: its data and the network (`VAE.Config`), flat under "vae" in a config.
+  public struct Config: ExperimentConfig {
+    /// fashion-mnist, mnist-5k, or a directory of IDX files.
+    public var data = "fashion-mnist"
+    public var binarize: Binarization = .static
+    public var inputs = 784
+    public var hidden = 200
+    public var hiddenLayers = 2
+    public var latent = 50
+    public var activation: Activation = .relu
+    public var objective: VAE.Objective = .elbo
+    /// Samples per example in the training objective (k of IWAE; averaged for the ELBO).
+    public var samples = 1
+
+    public init() {}
+
+    /// The network's part.
+    public var network: VAE.Config {
+      var c = VAE.Config()
+      c.inputs = inputs; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.latent = latent
+      c.activation = activation; c.objective = objective; c.samples = samples
+      return c
+    }
+
+    public func validate() throws {
+      func positive(_ v: Int, _ flag: String) throws {
+        if v <= 0 { throw ElboError("\(flag) must be a positive integer (got \(v))") }
+      }
+      try positive(latent, "--latent")
+      try positive(hidden, "--hidden")
+      try positive(hiddenLayers, "--hidden-layers")
+      try positive(samples, "--k")
+      try positive(inputs, "inputs")
+    }
+  }
+
+  public static let name = "vae"
+  public static let summary = "Variational autoencoder (ELBO or IWAE bound) on binarised images."
+  public static let discussion = """
+    Encoder 784-H-…-H → (μ, log σ²) of a diagonal Gaussian q(z|x); decoder the reverse with
+    Bernoulli logits; prior N(0, I) (Kingma & Welling 2014; IWAE: Burda et al. 2016). Logged
+    per window: F = −ELBO, log p(x|z), the analytic KL, the Monte Carlo surprise
+    log p(z) − log q(z|x); per epoch: test ELBO, active units. Pictures: reconstructions and
+    prior samples. `elbo eval` adds the importance-sampled test log-likelihood (--k).
+    """
+
+  /// Configs written before models had their own sections kept `data` and `binarize` at the
+  /// top level and the network under "vae".
+  public static func upgradeLegacyConfig(_ object: [String: Any]) -> [String: Any] {
+    guard object["binarize"] != nil || object["bbb"] != nil else { return object }
+    var out = object
+    var section = object["vae"] as? [String: Any] ?? [:]
+    for key in ["data", "binarize"] { if let v = out.removeValue(forKey: key) { section[key] = v } }
+    out["vae"] = section
+    return out
+  }
+
+  public let config: Config
   public let model: VAE
   public let seed: UInt64
-  public let binarization: Binarization
-  public let train: ImageDataset
-  public let test: ImageDataset
-  /// Inputs the model sees: binarised once (static) or the raw intensities (dynamic).
-  private let trainPixels: [Float]
-  private let testBinary: [Float]
+  public let images: BinaryImages
+  public var train: ImageDataset { images.train }
+  public var test: ImageDataset { images.test }
 
-  public var modelName: String { "vae" }
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
-  public let termNames = ["elbo", "log_px_given_z", "kl", "surprise"]
+  public let terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"])
+  public var dataDescription: String { config.data }
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
     return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over the "
-      + "global batch, B = \(globalBatch); KL weight 1 (analytic KL)"]
+      + "global batch, B = \(globalBatch); KL weight 1 (analytic KL); \(config.binarize.rawValue) "
+      + "binarisation"]
   }
 
-  public init(model: VAE, data: ImageSplit, binarization: Binarization, seed: UInt64) {
-    self.model = model
+  public init(config: Config, seed: UInt64) throws {
+    self.config = config
     self.seed = seed
-    self.binarization = binarization
-    train = data.train
-    test = data.test
-    switch binarization {
-    case .static:
-      trainPixels = binarizeStatic(data.train.pixels)
-      testBinary = binarizeStatic(data.test.pixels)
-    case .dynamic:
-      trainPixels = data.train.pixels
-      testBinary = VAEWorkload.sample(data.test.pixels, dimension: data.test.dimension,
-                                      address: { NoiseAddress(seed: seed, purpose: .binarization,
-                                                              time: UInt64.max >> 16, item: $0) })
-    }
-  }
-
-  /// Draws x ~ Bernoulli(intensity) for every row, the row's uniforms keyed by `address(row)`.
-  static func sample(_ pixels: [Float], dimension: Int,
-                     address: (UInt32) -> NoiseAddress) -> [Float] {
-    var out = [Float](repeating: 0, count: pixels.count)
-    var u = [Float](repeating: 0, count: dimension)
-    for row in 0..<(pixels.count / dimension) {
-      var rng = RandomStream(address(UInt32(row)))
-      u.withUnsafeMutableBufferPointer { rng.fillUniform($0) }
-      for j in 0..<dimension { out[row * dimension + j] = u[j] < pixels[row * dimension + j] ? 1 : 0 }
-    }
-    return out
+    images = try BinaryImages(data: config.data, binarization: config.binarize, seed: seed,
+                              expectedDimension: config.inputs, model: "VAE")
+    model = VAE(config.network, seed: seed)
   }
 
   // MARK: - Batches and noise
 
   /// Copies rows `items` of the training set into `x` [R, D], binarising dynamically if asked.
   func fillBatch(_ x: Tensor, items: ArraySlice<Int>, epoch: Int) {
-    let d = train.dimension
-    let xp = x.pointer
-    trainPixels.withUnsafeBufferPointer { src in
-      for (r, g) in items.enumerated() {
-        let row = xp + r * d, from = src.baseAddress! + g * d
-        switch binarization {
-        case .static:
-          row.update(from: from, count: d)
-        case .dynamic:
-          var rng = RandomStream(NoiseAddress(seed: seed, purpose: .binarization,
-                                              time: UInt64(epoch), item: UInt32(g)))
-          rng.fillUniform(UnsafeMutableBufferPointer(start: row, count: d))
-          for j in 0..<d { row[j] = row[j] < from[j] ? 1 : 0 }
-        }
-      }
-    }
+    images.fillTrain(x, items: items, epoch: epoch)
   }
 
   /// ε [k, R, L] for `items`: sample s of item g comes from blocks s·⌈L/4⌉… of the address
@@ -108,18 +120,20 @@ public final class VAEWorkload: Workload {
     }
   }
 
-  // MARK: - Workload
+  // MARK: - Training
 
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
-    -> (loss: Variable?, termSums: [Double]) {
-    guard !items.isEmpty else { return (nil, [0, 0, 0, 0]) }
+    -> StepLoss {
+    guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
     let r = items.count, cfg = model.config
     let x = tape.tensor([r, cfg.inputs])
     fillBatch(x, items: items, epoch: epoch)
     let noise = tape.tensor([cfg.samples, r, cfg.latent])
     fillNoise(noise, items: items, purpose: .latentNoise, time: UInt64(step))
     let t = model.terms(x: x, noise: noise, normalizer: Float(globalBatch), on: tape)
-    return (t.loss, [t.bound, t.logLikelihood, t.kl, t.surprise].map(sumDouble))
+    return StepLoss(loss: t.loss, sums: TermSums(
+      bound: sumDouble(t.bound),
+      components: [t.logLikelihood, t.kl, t.surprise].map(sumDouble)))
   }
 
   /// Test-set ELBO (one sample, analytic KL) and active units, each rank on its share of the
@@ -135,9 +149,7 @@ public final class VAEWorkload: Workload {
       let end = min(start + chunk, mine.upperBound)
       tape.reset()
       let x = tape.tensor([end - start, d])
-      testBinary.withUnsafeBufferPointer {
-        x.pointer.update(from: $0.baseAddress! + start * d, count: (end - start) * d)
-      }
+      images.fillTest(x, rows: start..<end)
       let noise = tape.tensor([1, end - start, l])
       fillNoise(noise, items: ArraySlice(start..<end), purpose: .evaluation,
                 time: UInt64(epoch))
@@ -169,6 +181,18 @@ public final class VAEWorkload: Workload {
             "active_units": Double(active)]
   }
 
+  /// `elbo eval`: the importance-sampled test log-likelihood with k = `--k` samples, beside
+  /// the test ELBO and the active units.
+  public func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
+                              progress: EvaluationProgress?) throws -> [String: Double] {
+    var metrics = try evaluate(epoch: 0, communicator: communicator)
+    let k = options.importanceSamples
+    metrics["test_log_likelihood"] = try testLogLikelihood(samples: k, communicator: communicator,
+                                                          progress: progress)
+    metrics["k"] = Double(k)
+    return metrics
+  }
+
   /// Importance-sampled test log-likelihood (Burda et al. 2016, §5) with `samples` samples per
   /// example, sharded over ranks. Returns the mean over the whole test set, in nats.
   public func testLogLikelihood(samples: Int, communicator: Communicator,
@@ -190,9 +214,7 @@ public final class VAEWorkload: Workload {
         let k = min(samplesPerPass, samples - done)
         tape.reset()
         let x = tape.tensor([end - start, d])
-        testBinary.withUnsafeBufferPointer {
-          x.pointer.update(from: $0.baseAddress! + start * d, count: (end - start) * d)
-        }
+        images.fillTest(x, rows: start..<end)
         let noise = tape.tensor([k, end - start, l])
         fillNoise(noise, items: items, purpose: .evaluation, time: UInt64.max >> 16,
                   firstSample: done)
@@ -210,7 +232,7 @@ public final class VAEWorkload: Workload {
 
 // MARK: - Pictures (seed 004, 3.f.iv)
 
-extension VAEWorkload {
+extension VAEExperiment {
   /// Training images shown beside their reconstructions, and prior samples shown.
   static let imageColumns = 8, reconstructionRows = 2, sampleRows = 8
   /// The `time` of the prior samples' noise address: fixed, so that every grid shows the same
@@ -224,16 +246,16 @@ extension VAEWorkload {
   ///    each followed by a row of their reconstructions σ(decoder(μ(x))) from the posterior mean;
   ///  - samples.png: 64 decoder means σ(decoder(z)) for z ~ N(0, I) with a fixed noise address.
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
-    let cols = VAEWorkload.imageColumns, d = train.dimension, l = model.config.latent
-    let shown = min(cols * VAEWorkload.reconstructionRows, train.count)
+    let cols = VAEExperiment.imageColumns, d = train.dimension, l = model.config.latent
+    let shown = min(cols * VAEExperiment.reconstructionRows, train.count)
     let tape = Tape(recording: false)
 
     // Reconstructions of `shown` training images spread evenly over the set (a set sorted by
     // class then shows several classes), as the model sees them.
-    let picked = (0..<shown).map { $0 * (train.count / shown) }
+    let picked = images.shownTrainingRows(shown)
     let x = tape.tensor([shown, d])
     for (r, i) in picked.enumerated() {
-      for j in 0..<d { x.pointer[r * d + j] = trainPixels[i * d + j] }
+      for j in 0..<d { x.pointer[r * d + j] = images.trainPixels[i * d + j] }
     }
     let mean = model.posterior(tape.constant(x)).mean.value           // [shown, L]
     let reconstructed = model.decode(mean, on: tape)                  // [shown, D]
@@ -250,15 +272,8 @@ extension VAEWorkload {
                                    columns: cols)
 
     // Decoder means at fixed z ~ N(0, I).
-    let n = cols * VAEWorkload.sampleRows
-    let z = tape.tensor([n, l])
-    for i in 0..<n {
-      var rng = RandomStream(NoiseAddress(seed: seed, purpose: .evaluation,
-                                          time: VAEWorkload.sampleNoiseTime, item: UInt32(i)))
-      rng.fillNormal(UnsafeMutableBufferPointer(start: z.pointer + i * l, count: l))
-    }
-    let means = model.decode(z, on: tape)                             // [n, D]
-    let samples = PNG.grid((0..<n).map { tile(means, $0) }, imageWidth: train.cols, imageHeight: train.rows, columns: cols)
+    let samples = priorSampleGrid(count: cols * VAEExperiment.sampleRows, seed: seed,
+                                  time: VAEExperiment.sampleNoiseTime)
     return [
       Artifact(fileName: "reconstructions.png",
                caption: "Training images (odd rows) and their reconstructions σ(decoder(μ(x))) "
@@ -270,11 +285,27 @@ extension VAEWorkload {
                content: .png(samples)),
     ]
   }
-}
 
-/// Σ of a tensor's elements in Double.
-func sumDouble(_ t: Tensor) -> Double {
-  var s = 0.0
-  for i in 0..<t.count { s += Double(t[i]) }
-  return s
+  /// `elbo sample`: decoder means σ(decoder(z)) of `count` draws z ~ N(0, I) keyed by `seed`.
+  public func samples(count: Int, seed: UInt64) throws -> Artifact? {
+    Artifact(fileName: "samples.png",
+             caption: "Decoder means σ(decoder(z)) for \(count) draws z ~ N(0, I) (seed \(seed))",
+             content: .png(priorSampleGrid(count: count, seed: seed, time: VAEExperiment.sampleNoiseTime + 1)))
+  }
+
+  /// A PNG grid of the decoder means of `count` prior draws keyed by (seed, time).
+  func priorSampleGrid(count n: Int, seed: UInt64, time: UInt64) -> Data {
+    let tape = Tape(recording: false)
+    let l = model.config.latent, d = train.dimension
+    let z = tape.tensor([n, l])
+    for i in 0..<n {
+      var rng = RandomStream(NoiseAddress(seed: seed, purpose: .evaluation, time: time,
+                                          item: UInt32(i)))
+      rng.fillNormal(UnsafeMutableBufferPointer(start: z.pointer + i * l, count: l))
+    }
+    let means = model.decode(z, on: tape)                             // [n, D]
+    let tiles = (0..<n).map { Array(UnsafeBufferPointer(start: means.pointer + $0 * d, count: d)) }
+    return PNG.grid(tiles, imageWidth: train.cols, imageHeight: train.rows,
+                    columns: min(n, VAEExperiment.imageColumns))
+  }
 }

@@ -5,7 +5,8 @@ import ElboTestSupport
 import Foundation
 import XCTest
 
-@testable import ElboTrain
+@testable import ElboExperiments
+import ElboTrain
 
 /// The classifier's own pictures and calibration: the expected calibration error against hand
 /// computations, the entropy histogram, the three artifacts of an untrained network on a tiny
@@ -99,11 +100,11 @@ final class BBBClassifierPicturesTests: XCTestCase {
 
   func testArtifactsOfEachVariant() throws {
     for variant in NetworkVariant.allCases {
-      var options = BBBOptions()
+      var options = BBBClassifierExperiment.Config()
       options.network.variant = variant
       options.network.hidden = 8
       options.predictSamples = 3
-      let w = try BBBClassifierWorkload(options: options, data: try tinySplit(), seed: 1)
+      let w = try BBBClassifierExperiment(config: options, data: try tinySplit(), seed: 1)
       let predictions = w.testPredictions()
       XCTAssertEqual(predictions.count, 40)
       XCTAssertEqual(predictions.map(\.label), (0..<40).map { $0 % 3 })

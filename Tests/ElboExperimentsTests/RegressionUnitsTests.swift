@@ -1,6 +1,8 @@
+@_exported import ElboTestSupport
 import ElboAutograd
 import ElboData
-@testable import ElboTrain
+@testable import ElboExperiments
+import ElboTrain
 import XCTest
 
 /// The regression network works in standardised units (`Standardization`); everything it
@@ -20,30 +22,30 @@ final class RegressionUnitsTests: XCTestCase {
   /// The training log-likelihood the loss logs (the network's density of y' plus the Jacobian
   /// −log s_y per example) equals log N(y | inverse(f(x')), σ_y²) computed directly in data
   /// units by the evaluation path, and a fixed --noise-std is taken in data units.
-  func testLoggedLogLikelihoodIsInDataUnits() {
-    var o = BBBOptions()
+  func testLoggedLogLikelihoodIsInDataUnits() throws {
+    var o = BBBRegressionExperiment.Config()
     o.network.variant = .plain
     o.network.hidden = 8
     o.trainPoints = 40
     o.heldOutPoints = 4
     o.noiseStd = 0.25
-    let w = BBBRegressionWorkload(options: o, seed: 5)
+    let w = try BBBRegressionExperiment(config: o, seed: 5)
     XCTAssertNotEqual(w.yUnits, .identity)
     XCTAssertEqual(w.noiseStd, 0.25, accuracy: 1e-6)
 
     let items = Array(0..<40)
-    let (_, sums) = w.loss(items: items[...], step: 0, epoch: 0, globalBatch: 40, tape: Tape())
+    let sums = w.loss(items: items[...], step: 0, epoch: 0, globalBatch: 40, tape: Tape()).sums
     let direct = w.predictive(w.train.x[...], targets: w.train.y[...]).logLikelihood
       .reduce(0, +)
-    XCTAssertEqual(sums[1], direct, accuracy: 1e-4 * abs(direct))
+    XCTAssertEqual(sums.components[0], direct, accuracy: 1e-4 * abs(direct))
     // Without standardisation the Jacobian is 0: the same identity must hold.
     o.standardize = false
-    let raw = BBBRegressionWorkload(options: o, seed: 5)
+    let raw = try BBBRegressionExperiment(config: o, seed: 5)
     XCTAssertEqual(raw.yUnits, .identity)
-    let (_, rawSums) = raw.loss(items: items[...], step: 0, epoch: 0, globalBatch: 40,
-                                tape: Tape())
+    let rawSums = raw.loss(items: items[...], step: 0, epoch: 0, globalBatch: 40,
+                           tape: Tape()).sums
     let rawDirect = raw.predictive(raw.train.x[...], targets: raw.train.y[...]).logLikelihood
       .reduce(0, +)
-    XCTAssertEqual(rawSums[1], rawDirect, accuracy: 1e-4 * abs(rawDirect))
+    XCTAssertEqual(rawSums.components[0], rawDirect, accuracy: 1e-4 * abs(rawDirect))
   }
 }

@@ -1,3 +1,4 @@
+import ElboTrain
 import ElboReport
 import Foundation
 
@@ -7,7 +8,7 @@ import Foundation
 ///  - `entropy.svg`: the predictive entropy on correctly classified vs misclassified images;
 ///  - `reliability.svg`: accuracy against confidence, with the expected calibration error;
 ///  - `uncertain.png`: the test images with the highest predictive entropy.
-extension BBBClassifierWorkload {
+extension BBBClassifierExperiment {
   /// Tiles in `uncertain.png`: two rows of eight.
   static let uncertainColumns = 8, uncertainCount = 16
 

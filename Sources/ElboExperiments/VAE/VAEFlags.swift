@@ -1,0 +1,40 @@
+import ArgumentParser
+import ElboCLI
+import ElboModels
+
+extension Activation: ExpressibleByArgument {}
+extension VAE.Objective: ExpressibleByArgument {}
+extension Binarization: ExpressibleByArgument {}
+
+extension VAEExperiment: CommandLineModel {
+  /// The VAE's flags (`elbo train vae`, `elbo bench vae`).
+  public struct Flags: ModelFlags {
+    static let defaults = Config()
+    @Option(help: withDefault("fashion-mnist, mnist-5k, or a directory of IDX files", defaults.data))
+    var data: String?
+    @Option(help: withDefault("Latent units", defaults.latent)) var latent: Int?
+    @Option(help: withDefault("Hidden units per layer", defaults.hidden)) var hidden: Int?
+    @Option(help: withDefault("Hidden layers in encoder and decoder", defaults.hiddenLayers))
+    var hiddenLayers: Int?
+    @Option(help: withDefault("relu, tanh, elu, softplus or sigmoid", defaults.activation.rawValue))
+    var activation: Activation?
+    @Option(help: withDefault("elbo or iwae", defaults.objective.rawValue)) var objective: VAE.Objective?
+    @Option(help: withDefault("Samples per example (k of the IWAE bound)", defaults.samples)) var k: Int?
+    @Option(help: withDefault("static (threshold 0.5) or dynamic (resampled each epoch)",
+                              defaults.binarize.rawValue))
+    var binarize: Binarization?
+
+    public init() {}
+
+    public func apply(to c: inout Config) {
+      if let data { c.data = data }
+      if let latent { c.latent = latent }
+      if let hidden { c.hidden = hidden }
+      if let hiddenLayers { c.hiddenLayers = hiddenLayers }
+      if let activation { c.activation = activation }
+      if let objective { c.objective = objective }
+      if let k { c.samples = k }
+      if let binarize { c.binarize = binarize }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import ElboDistributed
+import ElboModels
+
+/// The training step, written once: the loop, `elbo bench <model>` and the tests all call
+/// ``step(_:)``.
+///
+/// On every rank:
+///
+///     this rank's share of the global batch (Sharder)  →  the model's loss terms
+///     →  backward into the flat gradient  →  reduce (GradientSync: all-reduce, or the sharded
+///        reduce-scatter)  →  one small all-reduce of the loss terms and the per-tensor
+///        non-finite flags  →  optimizer update (sharded: this rank's shard, then all-gather)
+///
+/// Every rank makes the same collective calls in the same order. Whether a step is skipped for a
+/// non-finite value is decided on all-reduced values, so all ranks decide alike.
+public final class Trainer {
+  public let experiment: any Experiment
+  public let optimizer: Optimizer
+  public let communicator: Communicator
+  public let sharder: Sharder
+  /// Items per global batch (split over the ranks by ``Sharder/share(of:rank:size:)``).
+  public let globalBatch: Int
+  public let gradients: GradientSync
+  let tape = Tape()
+  private let mine: Range<Int>
+  private var permutation: [Int] = []
+  private var permutationEpoch = -1
+
+  /// Collective (the gradient exchange may set up a shared-memory window): every rank creates
+  /// its trainers in the same order.
+  public init(experiment: any Experiment, globalBatch: Int, optimizer: Optimizer,
+              method: AllreduceMethod = .trainerDefault,
+              bucketFloats: Int = AllreduceMethod.defaultBucketFloats,
+              sharedMemory: Bool = true, seed: UInt64, communicator: Communicator) throws {
+    self.experiment = experiment
+    self.optimizer = optimizer
+    self.communicator = communicator
+    self.globalBatch = globalBatch
+    sharder = Sharder(itemCount: experiment.itemCount, seed: seed)
+    mine = Sharder.share(of: globalBatch, rank: communicator.rank, size: communicator.size)
+    gradients = try GradientSync(method, store: experiment.store, communicator: communicator,
+                                 bucketFloats: bucketFloats, sharedMemory: sharedMemory)
+    guard stepsPerEpoch > 0 else {
+      throw ElboError("--batch-size \(globalBatch) is larger than the training set "
+        + "(\(experiment.itemCount) items)")
+    }
+  }
+
+  public var stepsPerEpoch: Int { sharder.stepsPerEpoch(globalBatch: globalBatch) }
+  public var method: AllreduceMethod { gradients.method }
+  /// The exchange method and its transport, for the run header.
+  public var exchangeSummary: String { gradients.summary }
+
+  /// This rank's items of global step `step`: its share of the step's slice of the epoch's
+  /// permutation.
+  public func items(step: Int) -> ArraySlice<Int> {
+    let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
+    if epoch != permutationEpoch {
+      permutation = sharder.permutation(epoch: epoch)
+      permutationEpoch = epoch
+    }
+    let start = inEpoch * globalBatch
+    return permutation[(start + mine.lowerBound)..<(start + mine.upperBound)]
+  }
+
+  /// What one step did.
+  public struct Outcome {
+    /// The terms summed over the global batch (the same on every rank).
+    public let sums: TermSums
+    /// The term or tensor that was non-finite; the parameters were then left untouched.
+    public let nonFinite: String?
+    /// This rank's items.
+    public let items: Int
+    /// Seconds: loss (forward), backward, gradient reduction, optimizer, parameter gather.
+    public let seconds: (loss: Double, backward: Double, reduce: Double, update: Double,
+                         gather: Double)
+  }
+
+  /// One training step at global step `step` (0-based): see the type's documentation.
+  public func step(_ step: Int) throws -> Outcome {
+    let store = experiment.store
+    let items = self.items(step: step)
+    let epoch = step / stepsPerEpoch
+
+    let t0 = now()
+    tape.reset()
+    store.zeroGrad()
+    let loss = experiment.loss(items: items, step: step, epoch: epoch,
+                               globalBatch: globalBatch, tape: tape)
+    let t1 = now()
+    let (backward, reduce) = try gradients.backwardAndReduce(loss.loss, on: tape)
+    // The loss terms and, per parameter tensor, whether this rank's part of the reduced
+    // gradient is non-finite: one small all-reduce, after which every rank knows both.
+    let termCount = 1 + loss.sums.components.count
+    var sums = loss.sums.flat + gradients.nonFiniteFlags()
+    try communicator.allreduceSum(&sums, name: "loss terms")
+    let global = TermSums(flat: sums[0..<termCount])
+
+    if let bad = nonFiniteTerm(global, flags: sums[termCount...]) {
+      return Outcome(sums: global, nonFinite: bad, items: items.count,
+                     seconds: (t1 - t0, backward, reduce, 0, 0))
+    }
+    let (update, gather) = try gradients.update(optimizer)
+    return Outcome(sums: global, nonFinite: nil, items: items.count,
+                   seconds: (t1 - t0, backward, reduce, update, gather))
+  }
+
+  /// The first component whose global sum is NaN or ±∞ (they say *which* part went bad), then
+  /// the bound, then "gradient of <tensor>" for the first tensor whose reduced gradient is.
+  func nonFiniteTerm(_ sums: TermSums, flags: ArraySlice<Double>) -> String? {
+    let names = experiment.terms
+    for (name, v) in zip(names.components, sums.components) where !v.isFinite { return name }
+    if !sums.bound.isFinite { return names.bound }
+    return gradients.nonFiniteTensor(flags)
+  }
+
+  /// Makes the optimizer state whole on every rank before a checkpoint (collective).
+  public func gatherOptimizerState() throws {
+    try gradients.gatherOptimizerState(optimizer)
+  }
+}
