@@ -59,15 +59,15 @@ EK_INLINE float nade_as_f32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); ret
 EK_INLINE uint32_t nade_as_u32(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
 
 EK_INLINE float nade_sigmoid(float a) {
-  float t = -a;
-  t = t > 80.0f ? 80.0f : t;
-  t = t < -80.0f ? -80.0f : t;
+  // Written in a rather than t = −a, so that the negation folds into the FMAs (one op fewer).
+  a = a > 80.0f ? 80.0f : a;
+  a = a < -80.0f ? -80.0f : a;
   const float magic = 0x1.8p23f;
-  float k = t * 1.44269504088896341f + magic;
+  float k = a * -1.44269504088896341f + magic;     // n = round(−a·log2 e)
   float nf = k - magic;
   int32_t n = (int32_t)(nade_as_u32(k) - nade_as_u32(magic));
-  float r = t - nf * 0.693359375f;
-  r = r - nf * -2.12194440e-4f;
+  float r = -a - nf * 0.693359375f;                // −a − n·ln2 (Cody–Waite head)
+  r = r - nf * -2.12194440e-4f;                    // … and tail
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
