@@ -304,7 +304,8 @@ EK_CLONES void ek_nade_backward(const float *restrict x, const float *restrict W
 // MARK: - The core's vector FMA throughput
 // 12 independent 16-float accumulators, acc ← acc·m + k (one FMA per lane each), so that the FMA
 // latency (4 cycles) times the FMA ports (2) is covered; 2 flops per lane per FMA. The values
-// converge to k/(1 − m) and never overflow. Runs at least `seconds`.
+// converge to k/(1 − m) and never overflow. Runs for at least `seconds` of this
+// thread's CPU time, so that other jobs on a shared core do not lower the figure.
 typedef float nade_v16 __attribute__((vector_size(64)));
 
 EK_CLONES double ek_measure_fma_gflops(double seconds) {

@@ -102,7 +102,8 @@ void ek_nade_sample(const float *W, const float *c, const float *V, const float 
 
 // MARK: - Machine throughput
 // The core's vector FMA rate in GFLOP/s (2 flops per lane per FMA, the widest vectors this
-// binary's clone uses), measured with independent accumulators for at least `seconds`.
+// binary's clone uses), measured with independent accumulators for at least `seconds` of the calling
+// thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
 double ek_measure_fma_gflops(double seconds);
 
 #ifdef __cplusplus
