@@ -38,7 +38,7 @@ let package = Package(
     .target(name: "ElboAutograd", dependencies: ["ElboTensor", "CKernels"], swiftSettings: fast),
     .target(name: "ElboNN", dependencies: ["ElboAutograd"], swiftSettings: fast),
     .target(name: "ElboProbability", dependencies: ["ElboNN"], swiftSettings: fast),
-    .target(name: "ElboModels", dependencies: ["ElboProbability"], swiftSettings: fast),
+    .target(name: "ElboModels", dependencies: ["ElboProbability", "CKernels"], swiftSettings: fast),
 
     // MARK: - 7–9. Data, communication, checkpoints
     .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"], swiftSettings: fast),
@@ -71,7 +71,8 @@ let package = Package(
     .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
             path: "Tests/ElboTestSupport"),
     .testTarget(name: "ElboTensorTests", dependencies: ["ElboTestSupport", "ElboTensor", "CKernels"]),
-    .testTarget(name: "ElboAutogradTests", dependencies: ["ElboTestSupport", "ElboProbability"]),
+    .testTarget(name: "ElboAutogradTests",
+                dependencies: ["ElboTestSupport", "ElboProbability", "ElboModels"]),
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboDistributed", "ElboCheckpoint"]),

@@ -81,6 +81,31 @@ void ek_scale_mixture_logpdf_backward(const float *x, float g, float *dx, long n
 void ek_philox_normal(uint32_t k0, uint32_t k1, uint32_t first_block, uint32_t c1, uint32_t c2,
                       uint32_t c3, float *out, long n);
 
+// MARK: - NADE (Larochelle & Murray 2011, Algorithm 1), fused; see nade.c for the layout
+// x [R, D] ∈ {0,1}, W [D, H], c [H], V [D, H], b [D] (row d of W, V belongs to input d).
+//   a_1 = c, a_{d+1} = a_d + x_d W_d, h_d = σ(a_d), l_d = b_d + V_d · h_d,
+//   logp[r] = Σ_d log Bernoulli(x_d; σ(l_d)).
+// Writes logp [R] and, if `logits` is not NULL, the conditionals' logits [R, D]
+// (p(x_d = 1 | x_<d) = σ(l_d)); the backward needs them.
+void ek_nade_forward(const float *x, const float *W, const float *c, const float *V,
+                     const float *b, float *logp, float *logits, long R, long D, long H);
+// Given the forward's logits and dlogp [R] = dL/dlogp, ACCUMULATES dW [D, H], dc [H], dV [D, H],
+// db [D]. The gradient buffers must not overlap the inputs.
+void ek_nade_backward(const float *x, const float *W, const float *c, const float *V,
+                      const float *logits, const float *dlogp, float *dW, float *dc, float *dV,
+                      float *db, long R, long D, long H);
+
+// Ancestral sampling: given uniforms u [R, D] ∈ [0, 1), writes x_d = 1[u_d < σ(l_d)] [R, D] in
+// pixel order (each l_d computed from the x_<d just drawn) and the logits [R, D].
+void ek_nade_sample(const float *W, const float *c, const float *V, const float *b,
+                    const float *u, float *x, float *logits, long R, long D, long H);
+
+// MARK: - Machine throughput
+// The core's vector FMA rate in GFLOP/s (2 flops per lane per FMA, the widest vectors this
+// binary's clone uses), measured with independent accumulators for at least `seconds` of the calling
+// thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+double ek_measure_fma_gflops(double seconds);
+
 #ifdef __cplusplus
 }
 #endif
