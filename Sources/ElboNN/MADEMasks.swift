@@ -2,11 +2,11 @@
 ///
 /// Degrees: every input d gets m⁰(d) ∈ 1…D (the ordering: a permutation of 1…D, the identity
 /// unless `orderAgnostic`); every hidden unit k of layer l = 1…L gets
-///   m^l(k) ~ U{min_k' m^{l−1}(k'), …, D − 1}     (Germain et al. §4.2; a unit of degree m may
+///   m^l(k) ~ U{min_k' m^{l−1}(k'), …, D − 1}     (a unit of degree m may
 /// depend on the inputs of degree ≤ m, and the bound D − 1 keeps it useful to some output).
 /// Masks ([from, to], 1 = connected):
-///   hidden   M^l[k', k] = 1[m^l(k) ≥ m^{l−1}(k')]                      (eq. 12)
-///   output   M^V[k, d]  = 1[m⁰(d) > m^L(k)]   (strict: output d sees only inputs before it, eq. 13)
+///   hidden   M^l[k', k] = 1[m^l(k) ≥ m^{l−1}(k')]
+///   output   M^V[k, d]  = 1[m⁰(d) > m^L(k)]   (strict: output d sees only inputs before it)
 ///   direct   A[j, d]    = 1[m⁰(d) > m⁰(j)]    (optional direct input→output connections)
 /// so logit d depends on x_j only if m⁰(j) < m⁰(d): the network is autoregressive in the ordering.
 ///
@@ -35,7 +35,8 @@ public struct MADEMasks: Sendable {
 
   /// The degrees and masks of mask `index` (index ≥ 0).
   public func callAsFunction(_ index: Int) -> MADEMaskSet {
-    precondition(index >= 0 && index <= Int(UInt32.max), "MADEMasks: mask index \(index) outside 0..<2³²")
+    precondition(index >= 0 && index <= Int(UInt32.max),
+                 "MADEMasks: mask index \(index) outside 0..<2³²")
     let d = inputs
     func stream(_ time: UInt64) -> RandomStream {
       RandomStream(NoiseAddress(seed: seed, purpose: .connectivity, time: time,

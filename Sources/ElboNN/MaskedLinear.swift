@@ -27,7 +27,8 @@
 ///     not depend on the autoregressive inputs, so the connection keeps the map autoregressive.
 public func maskedLinear(_ x: Variable, _ w: Variable, mask: Tensor, bias b: Variable?,
                          context: (input: Variable, weight: Variable)? = nil) -> Variable {
-  precondition(mask.shape == w.shape, "maskedLinear: mask \(mask.shape) does not match W \(w.shape)")
+  precondition(mask.shape == w.shape,
+               "maskedLinear: mask \(mask.shape) does not match W \(w.shape)")
   let masked = w * x.tape.constant(mask)                        // W ⊙ M [in, out]
   var y = b.map { linear(x, masked, $0) } ?? matmul(x, masked)  // [R, out]
   if let (c, v) = context {
@@ -40,7 +41,7 @@ public func maskedLinear(_ x: Variable, _ w: Variable, mask: Tensor, bias b: Var
 }
 
 /// A fully connected layer with a connectivity mask (Germain et al., "MADE: Masked Autoencoder for
-/// Distribution Estimation", ICML 2015, eq. 10): y = x·(W ⊙ M) + b, optionally + c·V.
+/// Distribution Estimation", ICML 2015, §4): y = x·(W ⊙ M) + b, optionally + c·V.
 ///
 /// Parameters: `<name>.weight` [in, out], `<name>.bias` [out] (unless `bias: false`), and with
 /// `contextInputs` C > 0 also `<name>.context` [C, out]. Initialisation as `Linear` (PyTorch's
@@ -53,7 +54,7 @@ public func maskedLinear(_ x: Variable, _ w: Variable, mask: Tensor, bias b: Var
 /// `reset()`, so replacing the mask (the tensor, not its contents) between forward and backward is
 /// safe; writing into a mask's storage in between is not.
 ///
-/// Context hook (for IAF, Kingma et al. 2016, §4): with `contextInputs` C > 0 the call takes a
+/// Context hook (for IAF, Kingma et al., NeurIPS 2016): with `contextInputs` C > 0 the call takes a
 /// context c [R, C] and adds the unmasked c·V to the pre-activation.
 public struct MaskedLinear {
   public let weight: Int

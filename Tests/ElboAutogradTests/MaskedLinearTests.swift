@@ -40,7 +40,9 @@ final class MaskedLinearTests: XCTestCase {
     for i in 0..<r {
       for o in 0..<nOut {
         var s = Double(b[o])
-        for k in 0..<nIn { s += Double(x[i * nIn + k]) * Double(w[k * nOut + o] * mask[k * nOut + o]) }
+        for k in 0..<nIn {
+          s += Double(x[i * nIn + k]) * Double(w[k * nOut + o] * mask[k * nOut + o])
+        }
         for k in 0..<nCtx { s += Double(c[i * nCtx + k]) * Double(v[k * nOut + o]) }
         reference.append(s)
       }
@@ -70,7 +72,8 @@ final class MaskedLinearTests: XCTestCase {
   func testLayerReadsTheStoreAndItsMaskCanBeReplaced() {
     let store = ParameterStore()
     var layer = MaskedLinear(store, "made.fc1", 4, 3, contextInputs: 2)
-    XCTAssertEqual(store.specs.map(\.name), ["made.fc1.weight", "made.fc1.bias", "made.fc1.context"])
+    XCTAssertEqual(store.specs.map(\.name),
+                   ["made.fc1.weight", "made.fc1.bias", "made.fc1.context"])
     XCTAssertEqual(layer.mask.array, Array(repeating: 1, count: 12), "default mask is all ones")
     store.allocate(seed: 7)
     let x = rng.tensor([2, 4]), c = rng.tensor([2, 2])

@@ -92,7 +92,9 @@ final class MADETests: XCTestCase {
         for j in 0..<d { XCTAssertEqual(s.output[k * d + j], s.ordering[j] > previous[k] ? 1 : 0) }
       }
       for i in 0..<d {
-        for j in 0..<d { XCTAssertEqual(s.direct[i * d + j], s.ordering[j] > s.ordering[i] ? 1 : 0) }
+        for j in 0..<d {
+          XCTAssertEqual(s.direct[i * d + j], s.ordering[j] > s.ordering[i] ? 1 : 0)
+        }
       }
     }
   }

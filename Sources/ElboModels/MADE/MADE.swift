@@ -2,16 +2,16 @@
 /// ICML 2015), for binary data.
 ///
 /// Model: an autoregressive factorisation in the ordering m⁰ of mask i,
-///   p(x | i) = Π_d Bernoulli(x_d | σ(l_d(x))),   l(x) = b^V + h^L·(V ⊙ M^V) [+ x·(A ⊙ A-mask)],
-///   h^l = act(b^l + h^{l−1}·(W^l ⊙ M^l)),  h⁰ = x                    (eqs. 10–13)
+///   p(x | i) = Π_d Bernoulli(x_d | σ(l_d(x))),   l(x) = b^V + h^L·(V ⊙ M^V) [+ x·(A ⊙ M^A)],
+///   h^l = act(b^l + h^{l−1}·(W^l ⊙ M^l)),  h⁰ = x                    (§4)
 /// where the masks (`MADEMasks`) make l_d depend only on the x_j with m⁰(j) < m⁰(d), so every
 /// p(x | i) is exactly normalised over {0,1}^D.
-/// Training (connectivity-agnostic, §4.2): minimise −log p(x | i) over minibatches, mask i
-/// changing from step to step. Step t uses `trainingMaskIndex(step: t)`: a fresh uniform draw
-/// from 0..<masks keyed by NoiseAddress(seed, .maskSchedule, time t) — the same on every rank and
-/// after a resume, independent of the data order. With masks ≤ 1 it is always mask 0, with the
+/// Training (order- and connectivity-agnostic, §4): minimise −log p(x | i) over minibatches,
+/// mask i changing from step to step. Step t uses `trainingMaskIndex(step: t)`: a fresh uniform
+/// draw from 0..<masks keyed by NoiseAddress(seed, .maskSchedule, time t) — the same on every
+/// rank and after a resume, independent of the data order. With masks ≤ 1 it is always mask 0, with the
 /// natural ordering m⁰(d) = d + 1 (also when `orderAgnostic`).
-/// Test (§4.2): log p(x) ≈ log (1/M) Σ_{m<M} p(x | m) over the first M = `testMaskIndices`
+/// Test: log p(x) ≈ log (1/M) Σ_{m<M} p(x | m) over the first M = `testMaskIndices`
 /// training masks (log-mean-exp in Double).
 ///
 /// Shapes: R rows, D inputs (784 for MNIST), H_l hidden units of layer l (Germain et al. use one
