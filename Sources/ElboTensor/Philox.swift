@@ -51,6 +51,12 @@ public enum NoisePurpose: UInt16, Sendable {
   case benchmark = 9
   /// Per-example pre-activation noise of the local reparameterisation (Bayes by Backprop).
   case activationNoise = 10
+  /// MADE connectivity: input orderings and hidden-unit degrees of mask i (Germain et al. §4).
+  case connectivity = 11
+  /// Which of a MADE's masks a training step uses (one draw per step, the same on every rank).
+  case maskSchedule = 12
+  /// Ancestral samples drawn from a trained model (one stream per sampled row).
+  case sampling = 13
 }
 
 /// The full address of a stream of random numbers: (seed, purpose, time, item).
