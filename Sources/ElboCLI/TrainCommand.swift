@@ -36,10 +36,16 @@ struct TrainModel<E: CommandLineModel>: ParsableCommand {
     if session.resume != nil {
       guard let out = runFlags.out ?? (fromFile.options.out.isEmpty ? nil : fromFile.options.out)
       else { throw ElboError("--resume needs --out: the run directory to continue") }
+      // Rank 0 reads the run's config and hands it to the others (it rewrites the file
+      // soon after, so other ranks must not read it themselves).
       let saved = out + "/config.json"
-      if let data = FileManager.default.contents(atPath: saved) {
-        config = try Session.storedConfig(E.self, json: String(decoding: data, as: UTF8.self),
-                                          source: saved)
+      let communicator = ElboCLI.communicator!
+      let local = communicator.rank == 0
+        ? FileManager.default.contents(atPath: saved).map { String(decoding: $0, as: UTF8.self) }
+        : nil
+      let text = try communicator.broadcast(string: local ?? "", root: 0, name: "run config")
+      if !text.isEmpty {
+        config = try Session.storedConfig(E.self, json: text, source: saved)
       }
     }
     if let file = session.config { try config.apply(file: file) }
@@ -74,12 +80,16 @@ struct BenchModel<E: CommandLineModel>: ParsableCommand {
   @Option(help: "Warm-up steps.") var warmup = 50
   @Option(help: "Gradient exchange (default \(E.runDefaults.allreduce.rawValue)).")
   var allreduce: AllreduceMethod?
+  @Option(help: "Floats per bucket of the bucketed exchange.")
+  var bucketFloats = AllreduceMethod.defaultBucketFloats
   @Option(help: "A YAML or JSON file of options, as for `elbo train` (flags override it).",
           completion: .file())
   var config: String?
 
   func run() throws {
-    guard steps > 0 else { throw ElboError("--steps must be a positive integer (got \(steps))") }
+    for (v, flag) in [(steps, "--steps"), (bucketFloats, "--bucket-floats")] where v <= 0 {
+      throw ElboError("\(flag) must be a positive integer (got \(v))")
+    }
     var c = Session.defaultConfig(E.self)
     if let config { try c.apply(file: config) }
     if let batchSize { c.options.batchSize = batchSize }
@@ -87,6 +97,6 @@ struct BenchModel<E: CommandLineModel>: ParsableCommand {
     if let allreduce { c.options.allreduce = allreduce }
     model.apply(to: &c.config)
     try Session.benchmark(E.self, c, steps: steps, warmup: max(0, warmup),
-                          communicator: ElboCLI.communicator)
+                          bucketFloats: bucketFloats, communicator: ElboCLI.communicator)
   }
 }

@@ -270,6 +270,7 @@ public enum Session {
   /// its phases, and the model's own figures (``Experiment/benchmarkFields``).
   public static func benchmark<E: Experiment>(_ type: E.Type, _ config: RunConfig<E.Config>,
                                               steps: Int, warmup: Int,
+                                              bucketFloats: Int = AllreduceMethod.defaultBucketFloats,
                                               communicator: Communicator) throws {
     try config.options.validate()
     try config.config.validate()
@@ -279,8 +280,8 @@ public enum Session {
     let trainer = try Trainer(experiment: experiment, globalBatch: b,
                               optimizer: Adam(parameterCount: experiment.store.count,
                                               learningRate: config.options.learningRate),
-                              method: config.options.allreduce, seed: config.options.seed,
-                              communicator: communicator)
+                              method: config.options.allreduce, bucketFloats: bucketFloats,
+                              seed: config.options.seed, communicator: communicator)
     var phases = [Double](repeating: 0, count: 5)
     var step = 0
     for _ in 0..<warmup { _ = try trainer.step(step); step += 1 }

@@ -20,6 +20,8 @@ public final class Trainer {
   public let sharder: Sharder
   /// Items per global batch (split over the ranks by ``Sharder/share(of:rank:size:)``).
   public let globalBatch: Int
+  /// Floats per bucket of the bucketed exchange.
+  public let bucketFloats: Int
   public let gradients: GradientSync
   let tape = Tape()
   private let mine: Range<Int>
@@ -36,6 +38,7 @@ public final class Trainer {
     self.optimizer = optimizer
     self.communicator = communicator
     self.globalBatch = globalBatch
+    self.bucketFloats = bucketFloats
     sharder = Sharder(itemCount: experiment.itemCount, seed: seed)
     mine = Sharder.share(of: globalBatch, rank: communicator.rank, size: communicator.size)
     gradients = try GradientSync(method, store: experiment.store, communicator: communicator,

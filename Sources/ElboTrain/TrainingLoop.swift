@@ -240,7 +240,7 @@ public final class TrainingLoop {
   /// - Parameter partial: the run stopped inside the epoch (`--max-steps`).
   private func logEpoch(epoch: Int, metrics: [String: Double], partial: Bool) {
     var rec: [String: Any] = ["kind": "epoch", "epoch": epoch + 1, "step": step]
-    if partial { rec["partial"] = true }
+    if partial { rec["partial_epoch"] = 1 }
     for (k, v) in metrics { rec[k] = v }
     log.write(rec)
     let text = metrics.keys.sorted().map { "\($0) \(fmt(metrics[$0]!))" }.joined(separator: "  ")

@@ -148,7 +148,7 @@ final class BBBTests: XCTestCase {
                                  "epistemic_std_ratio_out_in"])] {
       let trained = try records("\(dir)/\(run)", kind: "epoch").last!
       for n in [1, 2] {
-        let r = try elbo(["eval", "\(dir)/\(run)", "--threads", "1"], ranks: n)
+        let r = try elbo(["eval", "\(dir)/\(run)", "--threads", "1", "--json"], ranks: n)
         guard let line = r.stdout.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
               let eval = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         else { XCTFail("no JSON record in:\n\(r.stdout)"); continue }

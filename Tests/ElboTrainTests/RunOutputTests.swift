@@ -74,7 +74,9 @@ final class RunOutputTests: XCTestCase {
     let rows = csv.split(separator: "\n").dropFirst()
     XCTAssertEqual(rows.filter { $0.hasPrefix("train,") }.map { $0.split(separator: ",")[1] },
                    ["10", "20", "30", "40", "50"])
-    XCTAssertEqual(rows.filter { $0.hasPrefix("epoch,") }.count, 1)  // 40 steps per epoch
+    // 40 steps per epoch: the epoch end at 40, and the final evaluation of each stop (30, 50).
+    XCTAssertEqual(rows.filter { $0.hasPrefix("epoch,") }.map { $0.split(separator: ",")[1] },
+                   ["30", "40", "50"])
   }
 
   func testOverwriteReplacesOnlyAnElboRun() throws {
@@ -181,10 +183,13 @@ final class RunOutputTests: XCTestCase {
     try expectError(["report", root + "/missing"], "\(root)/missing: no such run directory")
     try fm.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
     try expectError(["report", root + "/empty"], "\(root)/empty/metrics.jsonl: no such file")
+    let existing = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)
+      .split(separator: "\n").count
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/metrics.jsonl"))
     handle.seekToEndOfFile()
     handle.write(Data("{\"kind\": \"train\", \"step\": \n".utf8))
     try handle.close()
-    try expectError(["report", dir], "\(dir)/metrics.jsonl: line 4 is not a JSON object")
+    try expectError(["report", dir],
+                    "\(dir)/metrics.jsonl: line \(existing + 1) is not a JSON object")
   }
 }

@@ -49,7 +49,8 @@ extension VAEExperiment {
     var labels = AllreduceMethod.allCases.map(\.rawValue)
     var trainers = try AllreduceMethod.allCases.map {
       try Trainer(experiment: self, globalBatch: b, optimizer: Adam(parameterCount: store.count),
-                  method: $0, seed: seed, communicator: communicator)
+                  method: $0, bucketFloats: trainer.bucketFloats, seed: seed,
+                  communicator: communicator)
     }
     // The sharded method moving its shards through shared memory is also timed through MPI's
     // collectives ("sharded_mpi"), to show what the transport buys.
@@ -113,7 +114,7 @@ extension VAEExperiment {
       result["\(name)_optimizer_ms"] = ms(phase[m][2])
       switch trainers[m].method {
       case .bucketed:
-        result["bucket_floats"] = AllreduceMethod.defaultBucketFloats
+        result["bucket_floats"] = trainer.bucketFloats
         result["buckets"] = trainers[m].gradients.bucketCount
       case .sharded:
         result["\(name)_reduce_scatter_ms"] = ms(phase[m][1])
