@@ -21,7 +21,7 @@ public struct CheckpointState: Sendable, Equatable {
 
   /// Layout version (currently 1).
   public var formatVersion: Int
-  /// The model kind, e.g. `"vae"`.
+  /// The model kind, its registered name.
   public var model: String
   /// The resolved run configuration, as JSON.
   public var configJSON: String

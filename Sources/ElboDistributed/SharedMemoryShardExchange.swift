@@ -15,7 +15,7 @@ import CMPI
 /// Each float is written once by the rank that has it and read once by the rank that needs it.
 /// OpenMPI's shared-memory transport (vader, without a single-copy mechanism, as in containers)
 /// copies every message into a shared FIFO and out again, and its reduce-scatter first copies
-/// the whole buffer into a scratch buffer; here the VAE's 425k-float exchange costs about half.
+/// the whole buffer into a scratch buffer; here a 425k-float exchange costs about half.
 ///
 /// Synchronisation: one barrier per call, between `MPI_Win_sync`s (memory barriers), inside a
 /// passive-target epoch opened once (`MPI_Win_lock_all`). Calls alternate between the two areas,
@@ -53,7 +53,7 @@ public final class SharedMemoryShardExchange: ShardExchange {
     let name = "shared-memory window"
     // Areas padded to whole 4 KiB pages: MPI places the ranks' segments back to back, and a copy
     // between buffers whose addresses differ mod 64 bytes runs several times slower (measured
-    // here: 0.25 ms instead of 0.03 ms for the VAE's half-buffer).
+    // here: 0.25 ms instead of 0.03 ms for a 425k-float gradient's half).
     let stride = (max(capacity, 1) + 1023) / 1024 * 1024
     let bytes = 2 * stride * MemoryLayout<Float>.stride
     var base: UnsafeMutableRawPointer?

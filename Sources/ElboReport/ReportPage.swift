@@ -26,7 +26,7 @@ public struct ReportPage {
   public var summary: [Table] = []
   public var plots: [PlotItem] = []
   public var images: [ImageItem] = []
-  /// Flattened config.json ("vae.latent" → "50"); nil when the run directory has none.
+  /// Flattened config.json ("<model>.hidden" → "200"); nil when the run directory has none.
   public var config: [(String, String)]? = nil
 
   public init(title: String) { self.title = title }

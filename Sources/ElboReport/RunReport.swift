@@ -94,7 +94,7 @@ public enum RunReport {
     return flatten(object, prefix: "")
   }
 
-  /// Nested objects as dotted keys ("vae.latent"), sorted; values as compact text.
+  /// Nested objects as dotted keys ("<model>.hidden"), sorted; values as compact text.
   static func flatten(_ object: [String: Any], prefix: String) -> [(String, String)] {
     var rows: [(String, String)] = []
     for key in object.keys.sorted() {

@@ -2,15 +2,15 @@ import Foundation
 
 /// The seed's "plot during training" figures (seed 004, 2.f and 3.f), drawn from metrics records:
 ///   i.   the free energy F = −ELBO,
-///   ii.  the log-likelihood term (log p(x|z) for the VAE, log p(y|x,θ) for Bayes by Backprop),
+///   ii.  the log-likelihood term (log p(x|z) for a latent-variable model, log p(y|x,θ) for a Bayesian network),
 ///   iii. the surprise log p(z) − log q(z|x) (or log p(θ) − log q(θ)), beside −KL where it is
 ///        logged (E_q[surprise] = −KL, so the two curves should agree up to Monte Carlo noise).
 /// Training values are per logging window (`kind: train`), test values per epoch (`kind: epoch`,
 /// keys `test_…`). Which key is which follows the loop's naming: `neg_elbo`, the keys that begin
 /// with `log_` (a workload's log-likelihood term), `surprise`, `kl`.
 public enum TrainingCurves {
-  /// What the surprise is about: a per-example latent z (the VAE: log p(z) − log q(z|x), KL in
-  /// closed form) or the network's weights (Bayes by Backprop: log p(w) − log q(w), whose KL is
+  /// What the surprise is about: a per-example latent z (log p(z) − log q(z|x), KL often in
+  /// closed form) or the network's weights (log p(w) − log q(w), whose KL is
   /// closed-form for a Gaussian prior and the Monte Carlo log q(w) − log p(w) at the step's
   /// weight sample otherwise, where it is exactly −surprise).
   public enum Posterior: String, Sendable {

@@ -100,7 +100,7 @@ public enum PosteriorKind: String, Codable, Sendable {
   case latent
   /// The network's weights: log p(w) − log q(w).
   case weights
-  /// No posterior (an exact likelihood model such as NADE): no surprise plot.
+  /// No posterior (an exact-likelihood model, e.g. an autoregressive one): no surprise plot.
   case none
 }
 

@@ -20,14 +20,14 @@ import ElboModels
 ///   (``SharedMemoryShardExchange``: each float copied once by its writer and once by its
 ///   reader); across nodes through `MPI_Reduce_scatter` and `MPI_Allgatherv`.
 ///
-/// All three give the same parameters up to float summation order. `elbo bench vae` on several
+/// All three give the same parameters up to float summation order. `elbo bench <model>` on several
 /// ranks times all of them side by side. `elbo train --allreduce` picks one; the default is
 /// ``trainerDefault``.
 public enum AllreduceMethod: String, Codable, CaseIterable, Sendable {
   case fused, bucketed, sharded
 
   /// The method the training loop uses unless told otherwise: sharded. Measured here (README,
-  /// "Measured"; `mpirun -np 2 elbo bench vae --threads 1 --steps 2000`, VAE batch 100, every
+  /// "Measured"; `mpirun -np 2 elbo bench <model> --threads 1 --steps 2000` on the 784-200-200-50 autoencoder, batch 100, every
   /// method in interleaved blocks of one process, 25 rounds on a shared machine): the sharded
   /// step through shared memory took 0.74–0.87× the fused step in every round (median 0.82×):
   /// its reduce-scatter + all-gather took 0.37–0.75× a raw `MPI_Allreduce` of the same bytes,
@@ -39,7 +39,7 @@ public enum AllreduceMethod: String, Codable, CaseIterable, Sendable {
   /// copies are CPU work on the same cores backward needs, so overlap only hides waiting;
   /// bucketed is faster when other jobs stall the ranks, and slower over TCP.
   public static let trainerDefault: AllreduceMethod = .sharded
-  /// Floats per bucket of the bucketed method (64 Ki floats = 256 KiB: the VAE's 425k-float
+  /// Floats per bucket of the bucketed method (64 Ki floats = 256 KiB: a 425k-float
   /// gradient becomes 7 buckets, the first started after the decoder's last layer).
   public static let defaultBucketFloats = 1 << 16
 

@@ -131,9 +131,10 @@ public enum ProgressBar {
 
 /// Progress of a long evaluation on rank 0 (`elbo eval`): on a terminal a bar with the ETA,
 ///
-///     eval vae |██████████▍          |  1234/5000  ETA 2m03s
+///     eval <model> |██████████▍          |  1234/5000  ETA 2m03s
 ///
-/// otherwise (logs, pipes, several ranks) a plain line at every tenth of the work.
+/// otherwise (logs, pipes, several ranks) a plain line at every tenth of the work, on stderr,
+/// so that stdout carries only the result (`elbo eval --json | jq …`).
 public final class EvaluationProgressLine {
   let label: String
   let line: ProgressLine?
@@ -159,9 +160,9 @@ public final class EvaluationProgressLine {
       }
     } else if done * 10 >= nextPlainTenth * total {
       while done * 10 >= nextPlainTenth * total { nextPlainTenth += 1 }
-      print("\(label): \(done)/\(total) (\(100 * done / total)%), "
+      fputs("\(label): \(done)/\(total) (\(100 * done / total)%), "
         + "\(ProgressBar.duration(elapsed)) elapsed, ETA "
-        + (eta.map(ProgressBar.duration) ?? "--"))
+        + (eta.map(ProgressBar.duration) ?? "--") + "\n", stderr)
     }
   }
 

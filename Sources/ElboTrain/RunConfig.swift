@@ -8,7 +8,7 @@ import Yams
 /// The file is one object: the run options at the top level, `"model": <name>`, and the
 /// model's options under its name, e.g.
 ///
-///     {"model": "vae", "epochs": 10, "batchSize": 100, …, "vae": {"latent": 50, …}}
+///     {"model": "<name>", "epochs": 10, "batchSize": 100, …, "<name>": {<the model's options>}}
 ///
 /// A config file (YAML or JSON) may give any subset of these keys; the rest keep their values.
 /// A key that is not an option of the run or of this model is an error naming the key and the
