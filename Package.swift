@@ -64,7 +64,9 @@ let package = Package(
             dependencies: ["ElboTrain", "ElboCLI", "ElboData", "ElboReport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
-    .target(name: "ElboKit", dependencies: ["ElboCLI", "ElboExperiments", "ElboTrain"]),
+    .target(name: "ElboKit",
+            dependencies: ["ElboCLI", "ElboExperiments", "ElboTrain", "ElboReport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .executableTarget(name: "elbo", dependencies: ["ElboCLI", "ElboExperiments"]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
