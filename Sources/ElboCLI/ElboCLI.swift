@@ -12,6 +12,8 @@ import Foundation
 public enum ElboCLI {
   /// The models the command line offers (set by ``main(models:)`` before parsing).
   nonisolated(unsafe) public private(set) static var models: [any CommandLineModel.Type] = []
+  /// The name the help shows ("elbo", or a package's own executable's).
+  nonisolated(unsafe) public private(set) static var commandName = "elbo"
   /// This process's communicator (MPI is initialised by ``main(models:)``).
   nonisolated(unsafe) public private(set) static var communicator: Communicator!
 
@@ -23,9 +25,12 @@ public enum ElboCLI {
   }
 
   /// Parses the command line and runs it with `models`; exits the process.
-  public static func main(models: [any CommandLineModel.Type]) -> Never {
+  /// - Parameter commandName: the executable's name, for the help (default: the process's).
+  public static func main(models: [any CommandLineModel.Type], commandName: String? = nil) -> Never {
     setvbuf(stdout, nil, _IOLBF, 0)
     self.models = models
+    self.commandName = commandName
+      ?? CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } ?? "elbo"
     let names = modelNames
     if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
       FileHandle.standardError.write(Data("elbo: two models are registered as '\(dup)'\n".utf8))
@@ -62,7 +67,7 @@ public enum ElboCLI {
 struct ElboCommand: ParsableCommand {
   static var configuration: CommandConfiguration {
     CommandConfiguration(
-      commandName: "elbo",
+      commandName: ElboCLI.commandName,
       abstract: "Distributed data-parallel training of variational models.",
       discussion: """
         Every command runs the same way on one process or under `mpirun -np N`: ranks split
