@@ -3,9 +3,10 @@
 // Targets follow the layers of DESIGN.md; dependencies point one way (down).
 import PackageDescription
 
-// Hot loops (tensor kernels, optimizers) must be optimised even in debug test builds,
-// otherwise the finite-difference and training tests take minutes instead of seconds.
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+// No unsafeFlags anywhere: SwiftPM refuses them in a package taken as a versioned dependency, and
+// -Ounchecked would drop bounds checks and preconditions. Speed comes from the release
+// configuration (Swift -O keeps both checks; C at SwiftPM's release level), and the tests run
+// from a release build with testing enabled (launch/test), so they are fast and checked.
 
 let package = Package(
   name: "Elbo",
@@ -27,18 +28,18 @@ let package = Package(
     .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                    providers: [.apt(["zlib1g-dev"])]),
     // Vectorised elementwise kernels (exp, log, tanh, softplus, …) in C: see CKernels/README.
-    .target(name: "CKernels", path: "Sources/CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]),
+    // Its FP contraction is set by a pragma in kernels.c, not by flags.
+    .target(name: "CKernels", path: "Sources/CKernels"),
 
     // MARK: - 2–6. Numerics
-    .target(name: "ElboTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: fast),
-    .target(name: "ElboAutograd", dependencies: ["ElboTensor", "CKernels"], swiftSettings: fast),
-    .target(name: "ElboNN", dependencies: ["ElboAutograd"], swiftSettings: fast),
-    .target(name: "ElboProbability", dependencies: ["ElboNN"], swiftSettings: fast),
-    .target(name: "ElboModels", dependencies: ["ElboProbability"], swiftSettings: fast),
+    .target(name: "ElboTensor", dependencies: ["COpenBLAS", "CKernels"]),
+    .target(name: "ElboAutograd", dependencies: ["ElboTensor", "CKernels"]),
+    .target(name: "ElboNN", dependencies: ["ElboAutograd"]),
+    .target(name: "ElboProbability", dependencies: ["ElboNN"]),
+    .target(name: "ElboModels", dependencies: ["ElboProbability"]),
 
     // MARK: - 7–9. Data, communication, checkpoints
-    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"], swiftSettings: fast),
+    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"]),
     .target(name: "ElboDistributed", dependencies: ["CMPI"]),
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
@@ -47,22 +48,27 @@ let package = Package(
     .target(name: "ElboReport", dependencies: ["CZlib"]),
     .target(name: "ElboTrain",
             dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
-                           "ElboReport"],
-            swiftSettings: fast),
+                           "ElboReport"]),
     .executableTarget(name: "elbo",
                       dependencies: ["ElboTrain",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
-    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
+    .target(name: "ElboTestSupport", dependencies: ["ElboTensor", "ElboAutograd", "CZlib"],
             path: "Tests/ElboTestSupport"),
     .testTarget(name: "ElboTensorTests", dependencies: ["ElboTestSupport", "ElboTensor", "CKernels"]),
-    .testTarget(name: "ElboAutogradTests", dependencies: ["ElboTestSupport", "ElboProbability"]),
+    // Every test target names each module it imports (a clean parallel build must not depend on
+    // another target happening to be built first).
+    .testTarget(name: "ElboAutogradTests",
+                dependencies: ["ElboTestSupport", "ElboAutograd", "ElboNN", "ElboProbability",
+                               "ElboModels"]),
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
-                dependencies: ["ElboDistributed", "ElboCheckpoint"]),
+                dependencies: ["ElboTestSupport", "ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboTrainTests",
-                dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels"]),
+                dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels",
+                               "ElboTensor", "ElboAutograd", "ElboNN", "ElboProbability",
+                               "ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

@@ -115,3 +115,30 @@ public func assertGradients(_ name: String, _ inputs: [Tensor],
                             _ f: (Tape, [Variable]) -> Variable) {
   check.assertGradients(name, inputs, file: file, line: line, f)
 }
+
+extension GradientCheck {
+  /// Checks a whole model's gradient tensor by tensor: each named range of the flat buffers gets
+  /// its own scale (the largest numeric gradient of THAT tensor, at least 1e-2), so a tensor whose
+  /// gradients are small next to another tensor's is checked at its own size, not hidden under a
+  /// global atol. `loss` should sum its terms in Double (see the callers) so that the central
+  /// differences see only the Float rounding of each term, not of a Float running sum.
+  ///
+  /// - Parameters:
+  ///   - tensors: (name, range in the flat buffers) for every parameter tensor, in order.
+  public func assertWholeModel(_ name: String, values: UnsafeMutableBufferPointer<Float>,
+                               analytic: [Double], tensors: [(String, Range<Int>)],
+                               file: StaticString = #filePath, line: UInt = #line,
+                               _ loss: () -> Double) {
+    XCTAssertEqual(analytic.count, values.count, "\(name): gradient size", file: file, line: line)
+    XCTAssertEqual(tensors.map(\.1.count).reduce(0, +), values.count,
+                   "\(name): the tensors cover the buffer", file: file, line: line)
+    let numeric = numericGradient(values, loss)
+    for (tensor, r) in tensors where !r.isEmpty {
+      let report = compare(input: 0, analytic: Array(analytic[r]), numeric: Array(numeric[r]))
+      if !report.passed {
+        XCTFail("\(name): gradient of \(tensor) \(r) — analytic vs numeric: \(report.close)",
+                file: file, line: line)
+      }
+    }
+  }
+}
