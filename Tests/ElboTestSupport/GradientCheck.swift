@@ -72,9 +72,16 @@ public struct GradientCheck {
       weights = rng.uniform(outCount, -1, 1)
     }
 
-    // Analytic: L = Σ w ⊙ f(x) built from ops, then backward.
+    // Analytic: L = Σ w ⊙ f(x) built from ops, then backward. The inputs' gradients start at
+    // `prefill`, not 0: backward must ADD to a leaf's gradient (a parameter used twice, or a
+    // flat buffer holding several terms, needs that), so an op that overwrites it fails here.
     let tape = Tape()
-    let grads = inputs.map { Tensor(zeros: $0.shape) }
+    let prefill: Float = 0.25
+    let grads = inputs.map { t -> Tensor in
+      let g = Tensor(zeros: t.shape)
+      g.fill(prefill)
+      return g
+    }
     let vars = zip(inputs, grads).map { tape.parameter($0, grad: $1) }
     let y = f(tape, vars)
     let loss = outCount == 1
@@ -92,7 +99,8 @@ public struct GradientCheck {
     }
     return inputs.indices.map { i in
       let numeric = numericGradient(inputs[i].buffer, lossValue)
-      return compare(input: i, analytic: grads[i].array.map(Double.init), numeric: numeric)
+      let analytic = grads[i].array.map { Double($0) - Double(prefill) }
+      return compare(input: i, analytic: analytic, numeric: numeric)
     }
   }
 
