@@ -3,9 +3,10 @@
 // Targets follow the layers of DESIGN.md; dependencies point one way (down).
 import PackageDescription
 
-// Hot loops (tensor kernels, optimizers) must be optimised even in debug test builds,
-// otherwise the finite-difference and training tests take minutes instead of seconds.
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+// No unsafeFlags anywhere: SwiftPM refuses them in a package taken as a versioned dependency, and
+// -Ounchecked would drop bounds checks and preconditions. Speed comes from the release
+// configuration (Swift -O keeps both checks; C at SwiftPM's release level), and the tests run
+// from a release build with testing enabled (launch/test), so they are fast and checked.
 
 let package = Package(
   name: "Elbo",
@@ -30,18 +31,18 @@ let package = Package(
     .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                    providers: [.apt(["zlib1g-dev"])]),
     // Vectorised elementwise kernels (exp, log, tanh, softplus, …) in C: see CKernels/README.
-    .target(name: "CKernels", path: "Sources/CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]),
+    // Its FP contraction is set by a pragma in kernels.c, not by flags.
+    .target(name: "CKernels", path: "Sources/CKernels"),
 
     // MARK: - 2–6. Numerics
-    .target(name: "ElboTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: fast),
-    .target(name: "ElboAutograd", dependencies: ["ElboTensor", "CKernels"], swiftSettings: fast),
-    .target(name: "ElboNN", dependencies: ["ElboAutograd"], swiftSettings: fast),
-    .target(name: "ElboProbability", dependencies: ["ElboNN"], swiftSettings: fast),
-    .target(name: "ElboModels", dependencies: ["ElboProbability", "CKernels"], swiftSettings: fast),
+    .target(name: "ElboTensor", dependencies: ["COpenBLAS", "CKernels"]),
+    .target(name: "ElboAutograd", dependencies: ["ElboTensor", "CKernels"]),
+    .target(name: "ElboNN", dependencies: ["ElboAutograd"]),
+    .target(name: "ElboProbability", dependencies: ["ElboNN"]),
+    .target(name: "ElboModels", dependencies: ["ElboProbability", "CKernels"]),
 
     // MARK: - 7–9. Data, communication, checkpoints
-    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"], swiftSettings: fast),
+    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"]),
     .target(name: "ElboDistributed", dependencies: ["CMPI"]),
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
@@ -52,39 +53,46 @@ let package = Package(
     // run directories, configs. It names no model.
     .target(name: "ElboTrain",
             dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
-                           "ElboReport", .product(name: "Yams", package: "Yams")],
-            swiftSettings: fast),
+                           "ElboReport", .product(name: "Yams", package: "Yams")]),
     // The command line, generated from a list of models.
     .target(name: "ElboCLI",
-            dependencies: ["ElboTrain",
+            dependencies: ["ElboTrain", "ElboDistributed",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // The built-in models as experiments: data, evaluation, pictures, flags, benchmarks; one
     // folder each, and the registry.
     .target(name: "ElboExperiments",
-            dependencies: ["ElboTrain", "ElboCLI", "ElboData", "ElboReport",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: fast),
+            dependencies: ["ElboTrain", "ElboCLI", "ElboData", "ElboReport", "ElboModels",
+                           "ElboDistributed",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .target(name: "ElboKit",
-            dependencies: ["ElboCLI", "ElboExperiments", "ElboTrain", "ElboReport",
+            dependencies: ["ElboCLI", "ElboExperiments", "ElboTrain", "ElboReport", "ElboData",
+                           "ElboDistributed", "ElboModels",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .executableTarget(name: "elbo", dependencies: ["ElboCLI", "ElboExperiments"]),
 
     // MARK: - Tests (mirror Sources; one shared support target)
-    .target(name: "ElboTestSupport", dependencies: ["ElboAutograd", "CZlib"],
+    .target(name: "ElboTestSupport", dependencies: ["ElboTensor", "ElboAutograd", "CZlib"],
             path: "Tests/ElboTestSupport"),
     .testTarget(name: "ElboTensorTests", dependencies: ["ElboTestSupport", "ElboTensor", "CKernels"]),
+    // Every test target names each module it imports (a clean parallel build must not depend on
+    // another target happening to be built first).
     .testTarget(name: "ElboAutogradTests",
-                dependencies: ["ElboTestSupport", "ElboNN", "ElboProbability", "ElboModels"]),
-    .testTarget(name: "ElboModelsTests", dependencies: ["ElboTestSupport", "ElboModels"]),
+                dependencies: ["ElboTestSupport", "ElboAutograd", "ElboNN", "ElboProbability",
+                               "ElboModels"]),
+    .testTarget(name: "ElboModelsTests",
+                dependencies: ["ElboTestSupport", "ElboModels", "ElboNN", "ElboAutograd",
+                               "ElboTensor"]),
     .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
     .testTarget(name: "ElboDistributedTests",
-                dependencies: ["ElboDistributed", "ElboCheckpoint"]),
+                dependencies: ["ElboTestSupport", "ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboTrainTests",
                 dependencies: ["ElboTestSupport", "ElboTrain", "ElboReport", "ElboData", "ElboModels",
-                               "ElboExperiments", "ElboCheckpoint", "ElboDistributed"]),
+                               "ElboTensor", "ElboAutograd", "ElboNN", "ElboProbability",
+                               "ElboDistributed", "ElboCheckpoint", "ElboExperiments"]),
     .testTarget(name: "ElboExperimentsTests",
                 dependencies: ["ElboTestSupport", "ElboExperiments", "ElboTrain", "ElboReport",
-                               "ElboData", "ElboModels"]),
+                               "ElboData", "ElboModels", "ElboTensor", "ElboAutograd",
+                               "ElboDistributed"]),
     .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )

@@ -7,7 +7,10 @@
 // Accuracy is a few ulp against a double-precision libm reference; Tests/ElboTensorTests/
 // KernelTests.swift checks every kernel, including the special values (±0, ±inf, NaN, huge, tiny).
 //
-// Build requirements (Package.swift): -O3 -ffp-contract=fast -fno-math-errno. Never -ffast-math:
+// Build requirements: an optimised build (SwiftPM's release configuration) and FP contraction,
+// which the pragma below turns on for this file (it was -ffp-contract=fast, an unsafe flag SwiftPM
+// refuses in a versioned dependency). No libm call is left in a hot loop (the one square root uses
+// a builtin that never sets errno), so -fno-math-errno is not needed either. Never -ffast-math:
 // it lets the compiler assume there is no inf/NaN, and the special-value handling below relies on
 // IEEE comparisons (NaN compares false, so every clamp written as a ternary lets NaN through).
 //
@@ -24,6 +27,11 @@
 #include <stdint.h>
 #include <string.h>
 
+// a·b + c may be fused into one FMA (the clones for FMA machines use it); as -ffp-contract=fast.
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+
 // -DEK_NO_CLONES builds a single version for the -march given (used to test each clone's code).
 #if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
     !defined(EK_NO_CLONES)
@@ -34,6 +42,14 @@
 #define EK_INLINE static inline __attribute__((always_inline))
 
 // MARK: - Bit helpers
+
+// √x without errno: sqrtf under -fmath-errno keeps a libm call for x < 0, which stops the
+// vectoriser; the builtin is the IEEE square root instruction (NaN for x < 0).
+#if defined(__clang__) && __has_builtin(__builtin_elementwise_sqrt)
+EK_INLINE float ek_sqrt(float x) { return __builtin_elementwise_sqrt(x); }
+#else
+EK_INLINE float ek_sqrt(float x) { return sqrtf(x); }
+#endif
 
 EK_INLINE uint32_t as_u32(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
 EK_INLINE float as_f32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
@@ -351,8 +367,8 @@ EK_CLONES int ek_all_finite(const float *restrict x, long n) {
 
 // MARK: - Adam
 // m = b1·m + (1 − b1)·g;  v = b2·v + (1 − b2)·g²;  p −= lr_t · m / (√v + eps_t), bias correction
-// folded into lr_t and eps_t by the caller (see the header). sqrtf is an instruction here
-// (-fno-math-errno), so the loop vectorises.
+// folded into lr_t and eps_t by the caller (see the header). The square root is an elementwise
+// builtin (an instruction, never errno), so the loop vectorises without -fno-math-errno.
 EK_CLONES void ek_adam(float *restrict p, const float *restrict g, float *restrict m,
                        float *restrict v, long n, float lr_t, float b1, float b2, float eps_t) {
   float c1 = 1.0f - b1, c2 = 1.0f - b2;
@@ -362,7 +378,7 @@ EK_CLONES void ek_adam(float *restrict p, const float *restrict g, float *restri
     float vi = b2 * v[i] + c2 * (gi * gi);
     m[i] = mi;
     v[i] = vi;
-    p[i] -= lr_t * mi / (sqrtf(vi) + eps_t);
+    p[i] -= lr_t * mi / (ek_sqrt(vi) + eps_t);
   }
 }
 
@@ -423,7 +439,7 @@ EK_INLINE void philox_block(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, 
 EK_INLINE void box_muller_f(uint32_t a, uint32_t b, float *z0, float *z1) {
   float u1 = (float)((a >> 8) + 1u) * 0x1p-24f;   // (0, 1], exact
   float t = (float)(b >> 8) * 0x1p-24f;           // [0, 1), exact
-  float r = sqrtf(-2.0f * log_f(u1));
+  float r = ek_sqrt(-2.0f * log_f(u1));
   float q = nearbyintf(4.0f * t);                  // quadrant 0…4
   float x = (t - 0.25f * q) * 6.28318530717958648f; // |x| ≤ π/4
   float z = x * x;

@@ -19,8 +19,8 @@ public func binarizeDynamic(
   _ pixels: UnsafeBufferPointer<Float>, uniforms: UnsafeBufferPointer<Float>,
   into: UnsafeMutableBufferPointer<Float>
 ) {
-  // fatalError (not precondition): this module is built with -Ounchecked, which removes
-  // preconditions, and an unchecked size mismatch would corrupt memory.
+  // fatalError (not precondition): it stays in every configuration, -Ounchecked included (the
+  // package no longer uses it), and an unchecked size mismatch would corrupt memory.
   guard pixels.count == uniforms.count, pixels.count == into.count else {
     fatalError(
       "binarizeDynamic: \(pixels.count) pixels, \(uniforms.count) uniforms, "

@@ -33,9 +33,17 @@ final class BayesEstimatorTests: XCTestCase {
 
   func testClosedFormKLMatchesMonteCarloKL() {
     let tape = Tape(recording: false)
-    let (q, _, _) = posterior([3, 4], on: tape)
+    let (q, mu, rho) = posterior([3, 4], on: tape)
     let prior = CenteredNormalPrior(standardDeviation: 0.6)
     let closed = Double(prior.klFrom(q)!.scalar)
+    // The closed form written out here in Double from μ and ρ (σ = log(1 + e^ρ)):
+    //   KL(N(μ, σ²) ‖ N(0, s²)) = Σ log(s/σ) + (σ² + μ²)/(2s²) − 1/2.
+    let s2 = 0.36
+    let written = zip(mu.array, rho.array).reduce(0.0) { acc, p in
+      let m = Double(p.0), sd = Foundation.log1p(Foundation.exp(Double(p.1)))
+      return acc + Foundation.log(0.6 / sd) + (sd * sd + m * m) / (2 * s2) - 0.5
+    }
+    XCTAssertEqual(closed, written, accuracy: 1e-5 * max(1, abs(written)), "closed-form KL")
     var mc = Moments()
     let evalTape = Tape(recording: false)
     for _ in 0..<40_000 {
@@ -47,11 +55,26 @@ final class BayesEstimatorTests: XCTestCase {
                    "closed form \(closed), Monte Carlo \(mc.mean) ± \(mc.standardError)")
     // WeightKL takes the closed form when there is one, the MC estimate otherwise.
     let w = q.sample(noise: rng.normal([3, 4]))
-    XCTAssertEqual(WeightKL.terms(q: q, prior: prior, sample: w).kl.scalar, Float(closed))
-    let mixture = ScaleMixturePrior(pi: 0.5, sigma1: 1, sigma2: Foundation.exp(-6))
+    XCTAssertEqual(Double(WeightKL.terms(q: q, prior: prior, sample: w).kl.scalar), written,
+                   accuracy: 1e-5 * max(1, abs(written)))
+    // Without one, the one-sample estimate log q(w) − log p(w), against the densities written
+    // out in Double: q a product of N(μ, σ²), p the mixture π N(0, σ₁²) + (1 − π) N(0, σ₂²).
+    let sigma2 = Foundation.exp(-6.0)
+    let mixture = ScaleMixturePrior(pi: 0.5, sigma1: 1, sigma2: Float(sigma2))
     let t = WeightKL.terms(q: q, prior: mixture, sample: w)
-    XCTAssertEqual(t.kl.scalar, -(t.surprise!.scalar))
-    XCTAssertEqual(t.kl.scalar, (q.logProb(w) - mixture.logProb(w)).scalar)
+    func logNormal(_ x: Double, _ m: Double, _ sd: Double) -> Double {
+      -0.5 * ((x - m) * (x - m) / (sd * sd)) - Foundation.log(sd) - 0.5 * Foundation.log(2 * .pi)
+    }
+    var logQ = 0.0, logP = 0.0
+    for (i, wi) in w.value.array.enumerated() {
+      let x = Double(wi), m = Double(mu[i]), sd = Foundation.log1p(Foundation.exp(Double(rho[i])))
+      logQ += logNormal(x, m, sd)
+      let a = Foundation.log(0.5) + logNormal(x, 0, 1), b = Foundation.log(0.5) + logNormal(x, 0, Double(Float(sigma2)))
+      logP += max(a, b) + Foundation.log1p(Foundation.exp(-abs(a - b)))
+    }
+    XCTAssertEqual(Double(t.kl.scalar), logQ - logP, accuracy: 1e-4 * max(1, abs(logQ - logP)))
+    XCTAssertEqual(Double(t.surprise!.scalar), logP - logQ,
+                   accuracy: 1e-4 * max(1, abs(logQ - logP)))
   }
 
   /// The expected gradient of the Monte Carlo KL (through w = μ + σε and directly) equals the

@@ -207,7 +207,9 @@ final class CheckpointTests: XCTestCase {
     XCTAssertNil(store.latestPath())
   }
 
-  /// Measures (does not assert) collective write and read throughput.
+  /// Measures collective write and read throughput, and checks that the big state read back is
+  /// the one written (every element: each position holds a distinct value, so a hyperslab at a
+  /// wrong offset or of a wrong length shows).
   /// ELBO_CKPT_BENCH_MIB sets the state size (default 16 MiB; 256 for the report).
   func testWriteThroughput() throws {
     let env = ProcessInfo.processInfo.environment
@@ -217,7 +219,7 @@ final class CheckpointTests: XCTestCase {
     var state = makeState(step: 1)
     state.tensors = (0..<4).map { i in
       CheckpointTensor(name: "params/big\(i)", shape: [chunk / 256, 256],
-                       data: [Float](repeating: Float(i) + 0.5, count: chunk))
+                       data: (0..<chunk).map { Float($0 % 65_521) + Float(i) * 0.25 })
     }
     let store = CheckpointStore(directory: dir, communicator: world)
     try world.barrier(name: "bench")
@@ -226,7 +228,14 @@ final class CheckpointTests: XCTestCase {
     let t1 = Date()
     let loaded = try store.load("latest", expectModel: nil)
     let t2 = Date()
-    XCTAssertEqual(loaded.tensors.count, 4)
+    XCTAssertEqual(loaded.tensors.map(\.name), state.tensors.map(\.name))
+    for (got, want) in zip(loaded.tensors, state.tensors) {
+      XCTAssertEqual(got.shape, want.shape, got.name)
+      XCTAssert(got.data == want.data, "\(got.name): the values read back differ from those written")
+    }
+    XCTAssertEqual([loaded.step, loaded.epoch, loaded.positionInEpoch],
+                   [state.step, state.epoch, state.positionInEpoch])
+    XCTAssertEqual(loaded.rngState, state.rngState)
     if world.isRoot {
       let w = Double(mib) / t1.timeIntervalSince(t0)
       let r = Double(mib) / t2.timeIntervalSince(t1)

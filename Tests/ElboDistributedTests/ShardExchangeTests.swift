@@ -1,4 +1,5 @@
 import ElboDistributed
+import ElboTestSupport
 import Foundation
 import XCTest
 
@@ -47,8 +48,10 @@ final class ShardExchangeTests: XCTestCase {
   /// A buffer larger than the staging area is refused by name, on every rank alike (all pass
   /// the same size), before any communication.
   func testSharedMemoryLimits() throws {
-    guard let shared = try SharedMemoryShardExchange.make(communicator: world, capacity: 10)
-    else { return }
+    try TestRanks.requireSeveralRanks(world.size, "the shared-memory window")
+    let shared = try XCTUnwrap(try SharedMemoryShardExchange.make(communicator: world,
+                                                                   capacity: 10),
+                               "all ranks on one node: the shared-memory exchange exists")
     var big = [Float](repeating: 1, count: 11)
     let counts = (0..<world.size).map { 11 / world.size + ($0 < 11 % world.size ? 1 : 0) }
     XCTAssertThrowsError(try big.withUnsafeMutableBufferPointer {

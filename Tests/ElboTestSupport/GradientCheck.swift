@@ -72,9 +72,16 @@ public struct GradientCheck {
       weights = rng.uniform(outCount, -1, 1)
     }
 
-    // Analytic: L = Σ w ⊙ f(x) built from ops, then backward.
+    // Analytic: L = Σ w ⊙ f(x) built from ops, then backward. The inputs' gradients start at
+    // `prefill`, not 0: backward must ADD to a leaf's gradient (a parameter used twice, or a
+    // flat buffer holding several terms, needs that), so an op that overwrites it fails here.
     let tape = Tape()
-    let grads = inputs.map { Tensor(zeros: $0.shape) }
+    let prefill: Float = 0.25
+    let grads = inputs.map { t -> Tensor in
+      let g = Tensor(zeros: t.shape)
+      g.fill(prefill)
+      return g
+    }
     let vars = zip(inputs, grads).map { tape.parameter($0, grad: $1) }
     let y = f(tape, vars)
     let loss = outCount == 1
@@ -92,7 +99,8 @@ public struct GradientCheck {
     }
     return inputs.indices.map { i in
       let numeric = numericGradient(inputs[i].buffer, lossValue)
-      return compare(input: i, analytic: grads[i].array.map(Double.init), numeric: numeric)
+      let analytic = grads[i].array.map { Double($0) - Double(prefill) }
+      return compare(input: i, analytic: analytic, numeric: numeric)
     }
   }
 
@@ -114,4 +122,31 @@ public func assertGradients(_ name: String, _ inputs: [Tensor],
                             file: StaticString = #filePath, line: UInt = #line,
                             _ f: (Tape, [Variable]) -> Variable) {
   check.assertGradients(name, inputs, file: file, line: line, f)
+}
+
+extension GradientCheck {
+  /// Checks a whole model's gradient tensor by tensor: each named range of the flat buffers gets
+  /// its own scale (the largest numeric gradient of THAT tensor, at least 1e-2), so a tensor whose
+  /// gradients are small next to another tensor's is checked at its own size, not hidden under a
+  /// global atol. `loss` should sum its terms in Double (see the callers) so that the central
+  /// differences see only the Float rounding of each term, not of a Float running sum.
+  ///
+  /// - Parameters:
+  ///   - tensors: (name, range in the flat buffers) for every parameter tensor, in order.
+  public func assertWholeModel(_ name: String, values: UnsafeMutableBufferPointer<Float>,
+                               analytic: [Double], tensors: [(String, Range<Int>)],
+                               file: StaticString = #filePath, line: UInt = #line,
+                               _ loss: () -> Double) {
+    XCTAssertEqual(analytic.count, values.count, "\(name): gradient size", file: file, line: line)
+    XCTAssertEqual(tensors.map(\.1.count).reduce(0, +), values.count,
+                   "\(name): the tensors cover the buffer", file: file, line: line)
+    let numeric = numericGradient(values, loss)
+    for (tensor, r) in tensors where !r.isEmpty {
+      let report = compare(input: 0, analytic: Array(analytic[r]), numeric: Array(numeric[r]))
+      if !report.passed {
+        XCTFail("\(name): gradient of \(tensor) \(r) — analytic vs numeric: \(report.close)",
+                file: file, line: line)
+      }
+    }
+  }
 }

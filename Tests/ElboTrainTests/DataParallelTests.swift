@@ -19,8 +19,11 @@ final class DataParallelTests: XCTestCase {
   /// index and each rank's loss is divided by the global batch, so the ranks compute the same
   /// sum in a different grouping (relative difference ~1e-7 per gradient); Adam's update is
   /// lr·m̂/(√v̂+ε) ≤ ~lr per step, so 24 steps move parameters apart by far less than
-  /// 24·lr·1e-3 ≈ 2.4e-5 unless the computation differs. A real bug (a dropped or doubled
-  /// example, wrong normaliser) moves them by ~lr per step: 1e-3 and more.
+  /// 24·lr·1e-3 ≈ 2.4e-5 unless the computation differs. A dropped or doubled example moves
+  /// them by ~lr per step: 1e-3 and more. A wrong normaliser (a gradient summed where it should
+  /// be averaged, ×N for every element) does NOT show here: Adam's step is invariant to a
+  /// uniform gradient scale. GradientOracleTests catches that (gradient per element, and SGD
+  /// without momentum across N).
   func testOneTwoThreeRanksAgree() throws {
     let dir = scratchDirectory("equiv")
     defer { try? FileManager.default.removeItem(atPath: dir) }
