@@ -7,5 +7,7 @@ public enum Registry {
     VAEExperiment.self,
     BBBRegressionExperiment.self,
     BBBClassifierExperiment.self,
+    NADEExperiment.self,
+    MADEExperiment.self,
   ]
 }
