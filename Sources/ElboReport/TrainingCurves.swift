@@ -54,11 +54,17 @@ public enum TrainingCurves {
     }
 
     // i. F = −ELBO.
-    var f = Plot(title: "Free energy F = −ELBO", xLabel: "optimizer step", yLabel: "F (nats per item)")
+    // An exact-likelihood model (no posterior) has no bound: its loss is −log p(x) itself.
+    let exact = posterior == .none
+    var f = Plot(title: exact ? "Negative log-likelihood F = −log p(x) (exact)" : "Free energy F = −ELBO",
+                 xLabel: "optimizer step", yLabel: "F (nats per item)")
     if add(&f, train: "train (per window)", trainKey: { $0.number("neg_elbo") },
-           test: "test (per epoch)", testKey: { r in r.number("test_neg_elbo") ?? r.number("test_elbo").map { -$0 } }) {
+           test: "test (per epoch)", testKey: { r in
+             r.number("test_neg_elbo") ?? r.number("test_elbo").map { -$0 }
+               ?? (exact ? r.number("test_log_likelihood").map { -$0 } : nil) }) {
       figures.append(Figure(fileName: "free_energy.svg",
-                            caption: "The loss F = −ELBO (lower is better): training batches averaged over each logging window, and the test set at the end of each epoch.",
+                            caption: (exact ? "The loss F = −log p(x), exact" : "The loss F = −ELBO")
+                              + " (lower is better): training batches averaged over each logging window, and the test set at the end of each epoch.",
                             plot: f))
     }
 

@@ -233,7 +233,9 @@ public final class TrainingLoop {
     guard progress == nil else { return }
     let terms = zip(names.dropFirst(), w.dropFirst())
       .map { "\($0) \(fmt($1 / n))" }.joined(separator: "  ")
-    say("step \(step)/\(totalSteps)  epoch \(epoch + 1)  F=−ELBO \(fmt(-w[0] / n))  \(terms)  "
+    // F is the loss: −ELBO for a bound, −log p for an exact likelihood.
+    let f = names[0] == "elbo" ? "F=−ELBO" : "F=−\(names[0])"
+    say("step \(step)/\(totalSteps)  epoch \(epoch + 1)  \(f) \(fmt(-w[0] / n))  \(terms)  "
       + "\(Int(Double(examples) / max(seconds, 1e-9))) ex/s")
   }
 
