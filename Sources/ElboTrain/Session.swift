@@ -167,7 +167,10 @@ public enum Session {
     try StoredTensors(state).restoreParameters(of: workload.store)
     let t0 = Date()
     let elbo = try workload.evaluate(epoch: 0, communicator: communicator)
-    let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator)
+    let bar = EvaluationProgress.standardOutput(title: "log-likelihood k = \(samples)",
+                                                rank: communicator.rank, ranks: communicator.size)
+    let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator,
+                                            progress: bar.map { b in { b.update(done: $0, total: $1) } })
     let seconds = Date().timeIntervalSince(t0)
     say(String(format: "test log-likelihood %.3f nats (importance sampling, k = %d, %d test "
       + "images, %.1f s); test ELBO %.3f; active units %d", ll, samples,
