@@ -39,6 +39,7 @@ public final class VAELogLikelihoodEvaluator {
   private var latentTerm: [Float] = []   // [R·S]  Σ_u ½ε² − ½z² + ½ log σ²
   private var logWeights: [Float] = []   // [R·S]
   private var normals: [Float] = []      // [S, 4⌈L/4⌉]  one example's ε, as drawn
+  private var sigma: [Float] = []        // [L]  one example's σ(x)
   private var accumulator = StreamingLogMeanExp(examples: 0)
   /// Seconds spent in sgemm-bound decoder/encoder calls and in everything else, for profiling.
   public private(set) var sections: [String: Double] = [:]
@@ -102,6 +103,7 @@ public final class VAELogLikelihoodEvaluator {
       latentTerm = Array(repeating: 0, count: r * s)
       logWeights = Array(repeating: 0, count: r * s)
       normals = Array(repeating: 0, count: s * stride)
+      sigma = Array(repeating: 0, count: l)
     }
     accumulator.reset(examples: r)
 
@@ -125,26 +127,31 @@ public final class VAELogLikelihoodEvaluator {
       z.withUnsafeMutableBufferPointer { zb in
         latentTerm.withUnsafeMutableBufferPointer { lt in
           normals.withUnsafeMutableBufferPointer { nb in
+           sigma.withUnsafeMutableBufferPointer { sigma in
             for e in 0..<r {
               var rng = RandomStream(address(items.lowerBound + e),
                                      startBlock: UInt32(first * blocksPerSample))
               rng.fillNormalFast(UnsafeMutableBufferPointer(rebasing: nb[0..<(count * stride)]))
-              let m = mu + e * l, lv = logVar + e * l
+              let m = mu + e * l, lv = logVar + e * l, sd = sigma.baseAddress!
               var half = 0.0 as Float                   // ½ Σ_u log σ²_u
-              for u in 0..<l { half += 0.5 * lv[u] }
+              for u in 0..<l {
+                half += 0.5 * lv[u]
+                sd[u] = expf(0.5 * lv[u])
+              }
               for j in 0..<count {
                 let eps = nb.baseAddress! + j * stride
                 let row = e * count + j
                 let zr = zb.baseAddress! + row * l
                 var acc = half
                 for u in 0..<l {
-                  let zu = m[u] + expf(0.5 * lv[u]) * eps[u]
+                  let zu = m[u] + sd[u] * eps[u]
                   zr[u] = zu
                   acc += 0.5 * (eps[u] * eps[u] - zu * zu)
                 }
                 lt[row] = acc
               }
             }
+           }
           }
         }
       }
@@ -166,7 +173,8 @@ public final class VAELogLikelihoodEvaluator {
         logWeights.withUnsafeMutableBufferPointer { lw in
           for i in 0..<m {
             let row = b + i, e = row / count
-            ek_bernoulli_logits_rowsum(logits + i * d, x + e * d, lw.baseAddress! + row, 1, d)
+            ek_bernoulli_logits_rowsum_fast(logits + i * d, x + e * d, lw.baseAddress! + row,
+                                            1, d)
             lw[row] += latentTerm[row]
           }
         }
