@@ -13,7 +13,8 @@ import CKernels
 ///   log w_s  = log p(x|z_s) + Σ_u [ ½ ε_su² − ½ z_su² + ½ log σ²_u(x) ]   (the 2π terms cancel)
 ///
 /// Noise keying (the same as `VAEWorkload.fillNoise`): ε_s of item g is the normals of blocks
-/// s·⌈L/4⌉ … of the stream at `address(g)`, drawn with `RandomStream.fillNormalFast`. So the
+/// s·⌈L/4⌉ … of the stream at `address(g)`, drawn with `RandomStream.fillNormalFast` (the same
+/// Philox words as `fillNormal`, each value within 1e-6·max(1, |ε|) of it). So the
 /// estimate of an example does not depend on the chunk sizes, on which rank holds it, or on the
 /// other examples of its chunk; the chunks are merged with `StreamingLogMeanExp` in Double.
 ///
@@ -21,7 +22,8 @@ import CKernels
 /// the encoder once per R examples (on a non-recording tape whose arena is reused), the noise
 /// and z for all R·S rows, then the decoder in blocks of `rowsPerBlock` rows on a second tape
 /// (so each block's activations stay in cache), and log p(x|z) per row straight from the logits
-/// with `ek_bernoulli_logits_rowsum` against the example's x (no tiled copy of x).
+/// with `ek_bernoulli_logits_rowsum_fast` against the example's x (no tiled copy of x).
+/// `ELBO_EVAL_PROFILE=1` makes `elbo eval` print the time of each part and of sgemm alone.
 ///
 /// Shapes: D inputs, L latent units, H hidden units; x [R, D], z [R·S, L], logits [M, D].
 public final class VAELogLikelihoodEvaluator {
@@ -41,7 +43,7 @@ public final class VAELogLikelihoodEvaluator {
   private var normals: [Float] = []      // [S, 4⌈L/4⌉]  one example's ε, as drawn
   private var sigma: [Float] = []        // [L]  one example's σ(x)
   private var accumulator = StreamingLogMeanExp(examples: 0)
-  /// Seconds spent in sgemm-bound decoder/encoder calls and in everything else, for profiling.
+  /// CPU seconds per part (encoder, noise and z, decoder, log p(x|z), log-mean-exp).
   public private(set) var sections: [String: Double] = [:]
   /// The GEMM shapes (m, n, k) this evaluator ran, with their counts, for timing sgemm alone.
   public private(set) var gemmShapes: [GEMMShape: Int] = [:]
@@ -114,7 +116,7 @@ public final class VAELogLikelihoodEvaluator {
     xt.pointer.update(from: x, count: r * d)
     let q = model.posterior(encoderTape.constant(xt))
     let mu = q.mean.value.pointer, logVar = q.logVariance.value.pointer
-    note(GEMMShape(m: r, n: 0, k: 0), encoder: true)
+    note(rows: r, encoder: true)
     var t1 = clock()
     sections["encoder", default: 0] += t1 - t0
 
@@ -167,9 +169,9 @@ public final class VAELogLikelihoodEvaluator {
         let zt = decoderTape.tensor([m, l])
         z.withUnsafeBufferPointer { zt.pointer.update(from: $0.baseAddress! + b * l, count: m * l) }
         let logits = model.decoder(decoderTape.constant(zt), model.store).value.pointer  // [M, D]
-        note(GEMMShape(m: m, n: 0, k: 0), encoder: false)
+        note(rows: m, encoder: false)
         t1 = clock()
-        sections["decoder"] = (sections["decoder"] ?? 0) + t1 - t0
+        sections["decoder", default: 0] += t1 - t0
         logWeights.withUnsafeMutableBufferPointer { lw in
           for i in 0..<m {
             let row = b + i, e = row / count
@@ -186,7 +188,8 @@ public final class VAELogLikelihoodEvaluator {
       t0 = clock()
       logWeights.withUnsafeBufferPointer { lw in
         for e in 0..<r {
-          accumulator.add(example: e, weights: UnsafeBufferPointer(rebasing: lw[(e * count)..<((e + 1) * count)]))
+          let mine = lw[(e * count)..<((e + 1) * count)]
+          accumulator.add(example: e, weights: UnsafeBufferPointer(rebasing: mine))
         }
       }
       sections["log-mean-exp", default: 0] += clock() - t0
@@ -198,10 +201,10 @@ public final class VAELogLikelihoodEvaluator {
   // MARK: - Profiling
 
   /// Records the GEMMs an encoder (R rows) or decoder (M rows) pass runs.
-  private func note(_ rowsOnly: GEMMShape, encoder: Bool) {
+  private func note(rows: Int, encoder: Bool) {
     let mlp = encoder ? model.encoder : model.decoder
     for layer in mlp.layers {
-      gemmShapes[GEMMShape(m: rowsOnly.m, n: layer.outputs, k: layer.inputs), default: 0] += 1
+      gemmShapes[GEMMShape(m: rows, n: layer.outputs, k: layer.inputs), default: 0] += 1
     }
   }
 

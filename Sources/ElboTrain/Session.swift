@@ -170,7 +170,8 @@ public enum Session {
     let bar = EvaluationProgress.standardOutput(title: "log-likelihood k = \(samples)",
                                                 rank: communicator.rank, ranks: communicator.size)
     let ll = try workload.testLogLikelihood(samples: samples, communicator: communicator,
-                                            progress: bar.map { b in { b.update(done: $0, total: $1) } })
+                                            progress: bar.map { b in { b.update(done: $0,
+                                                                                total: $1) } })
     let seconds = Date().timeIntervalSince(t0)
     say(String(format: "test log-likelihood %.3f nats (importance sampling, k = %d, %d test "
       + "images, %.1f s); test ELBO %.3f; active units %d", ll, samples,

@@ -182,7 +182,9 @@ public final class VAEWorkload: Workload {
                                 item: UInt32($0)) },
         progress: { progress?($0, mine.count) })
     }
-    if VAELogLikelihoodEvaluator.profiling, communicator.rank == 0 { print(evaluator.profileSummary()) }
+    if VAELogLikelihoodEvaluator.profiling, communicator.rank == 0 {
+      print(evaluator.profileSummary())
+    }
     let sum = estimates.reduce(0, +)
     let total = try communicator.allreduceSum(sum, name: "log-likelihood evaluation")
     return total / Double(test.count)
