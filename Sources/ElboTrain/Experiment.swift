@@ -62,7 +62,7 @@ public protocol Experiment: AnyObject {
   /// `elbo eval`'s headline metrics of the trained model (collective); default: ``evaluate``.
   /// - Parameter options: `--k`, `--predict-samples`, … as the model reads them.
   func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
-                       progress: EvaluationProgress?) throws -> [String: Double]
+                       progress: ProgressHandler?) throws -> [String: Double]
 
   /// Lines printed at the start of a run that state the objective exactly: the bound, how the
   /// loss is normalised and how any KL term is weighted (users ask to see this, not guess it).
@@ -166,7 +166,7 @@ public struct EvaluationOptions: Sendable {
 }
 
 /// Reports the progress of a long evaluation: `(done, total)` in the model's own units.
-public typealias EvaluationProgress = (_ done: Int, _ total: Int) -> Void
+public typealias ProgressHandler = (_ done: Int, _ total: Int) -> Void
 
 /// A picture an experiment draws of itself — image grids (PNG) and model-specific plots (SVG) —
 /// for the run directory's `images/` and `plots/` and for `report.html`.
@@ -195,7 +195,7 @@ extension Experiment {
   public static var discussion: String { "" }
   public static func upgradeLegacyConfig(_ object: [String: Any]) -> [String: Any] { object }
   public func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
-                              progress: EvaluationProgress?) throws -> [String: Double] {
+                              progress: ProgressHandler?) throws -> [String: Double] {
     try evaluate(epoch: 0, communicator: communicator)
   }
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] { [] }

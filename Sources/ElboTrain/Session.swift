@@ -149,11 +149,16 @@ public enum Session {
                                       communicator: Communicator) throws {
     let say = printer(communicator)
     let (experiment, _) = try restoredExperiment(E.self, state: state, path: path)
-    let progress = communicator.rank == 0 ? EvaluationProgressLine(label: "eval \(E.name)") : nil
+    // Rank 0 shows progress: a bar on a terminal, else plain lines on stderr (stdout carries
+    // only the result, e.g. for `elbo eval --json | jq`).
+    let progress = communicator.rank == 0
+      ? EvaluationProgress(title: "eval \(E.name)",
+                           line: ProgressLine.standardOutput(ranks: communicator.size),
+                           printLine: { fputs($0 + "\n", stderr) })
+      : nil
     let t0 = Date()
     let metrics = try experiment.headlineMetrics(options, communicator: communicator,
-                                                 progress: progress.map { p in { p.update($0, $1) } })
-    progress?.finish()
+                                                 progress: progress.map { p in { p.update(done: $0, total: $1) } })
     let seconds = Date().timeIntervalSince(t0)
     var record: [String: Any] = ["kind": "eval", "checkpoint": path, "seconds": seconds,
                                  "step": Int(state.step), "model": E.name]

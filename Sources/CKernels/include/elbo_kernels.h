@@ -45,6 +45,11 @@ void ek_elu_backward(const float *x, const float *y, const float *dy, float *dx,
 // Each row is accumulated in double.
 void ek_bernoulli_logits_rowsum(const float *logits, const float *t, float *rowsum,
                                 long rows, long cols);
+// The same row sums as Σ (t·l − max(l,0)) − log Π (1 + e^{−|l|}), one log per 64 elements of a
+// lane instead of a log1p per element: ~2× faster, within ~1e-5 of the kernel above for rows
+// of 784 (for evaluation, where there is no backward).
+void ek_bernoulli_logits_rowsum_fast(const float *logits, const float *t, float *rowsum,
+                                     long rows, long cols);
 // dlogits[r,c] += drow[r] · (t − σ(l))
 void ek_bernoulli_logits_backward(const float *logits, const float *t, const float *drow,
                                   float *dlogits, long rows, long cols);

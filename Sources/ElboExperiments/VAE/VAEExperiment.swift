@@ -184,7 +184,7 @@ public final class VAEExperiment: Experiment {
   /// `elbo eval`: the importance-sampled test log-likelihood with k = `--k` samples, beside
   /// the test ELBO and the active units.
   public func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
-                              progress: EvaluationProgress?) throws -> [String: Double] {
+                              progress: ProgressHandler?) throws -> [String: Double] {
     var metrics = try evaluate(epoch: 0, communicator: communicator)
     let k = options.importanceSamples
     metrics["test_log_likelihood"] = try testLogLikelihood(samples: k, communicator: communicator,
@@ -198,33 +198,18 @@ public final class VAEExperiment: Experiment {
   public func testLogLikelihood(samples: Int, communicator: Communicator,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> Double {
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
-    let l = model.config.latent, d = test.dimension
-    // ~5000 decoder rows per pass: large enough for efficient GEMMs, small in memory.
-    let examplesPerPass = max(1, min(100, 5000 / min(samples, 5000)))
-    let samplesPerPass = min(samples, max(1, 5000 / examplesPerPass))
-    let tape = Tape(recording: false)
-    var sum = 0.0
-    var start = mine.lowerBound
-    while start < mine.upperBound {
-      let end = min(start + examplesPerPass, mine.upperBound)
-      let items = ArraySlice(start..<end)
-      var estimator = ImportanceSampledLogLikelihood(examples: end - start)
-      var done = 0
-      while done < samples {
-        let k = min(samplesPerPass, samples - done)
-        tape.reset()
-        let x = tape.tensor([end - start, d])
-        images.fillTest(x, rows: start..<end)
-        let noise = tape.tensor([k, end - start, l])
-        fillNoise(noise, items: items, purpose: .evaluation, time: UInt64.max >> 16,
-                  firstSample: done)
-        estimator.add(logWeights: model.logWeights(x: x, noise: noise, on: tape))
-        done += k
-      }
-      sum += estimator.estimates.reduce(0, +)
-      start = end
-      progress?(start - mine.lowerBound, mine.count)
+    let evaluator = VAELogLikelihoodEvaluator(model: model)
+    let estimates = images.testBinary.withUnsafeBufferPointer { x in
+      evaluator.logLikelihoods(
+        x: x.baseAddress! + mine.lowerBound * test.dimension, items: mine, samples: samples,
+        address: { NoiseAddress(seed: seed, purpose: .evaluation, time: UInt64.max >> 16,
+                                item: UInt32($0)) },
+        progress: { progress?($0, mine.count) })
     }
+    if VAELogLikelihoodEvaluator.profiling, communicator.rank == 0 {
+      print(evaluator.profileSummary())
+    }
+    let sum = estimates.reduce(0, +)
     let total = try communicator.allreduceSum(sum, name: "log-likelihood evaluation")
     return total / Double(test.count)
   }
