@@ -12,7 +12,7 @@ import CKernels
 ///   log p̂(x) = log (1/K) Σ_{s=1..K} p(x, z_s)/q(z_s|x),   z_s = μ(x) + σ(x) ⊙ ε_s,  ε_s ~ N(0, I)
 ///   log w_s  = log p(x|z_s) + Σ_u [ ½ ε_su² − ½ z_su² + ½ log σ²_u(x) ]   (the 2π terms cancel)
 ///
-/// Noise keying (the same as `VAEWorkload.fillNoise`): ε_s of item g is the normals of blocks
+/// Noise keying (the same as `VAEExperiment.fillNoise`): ε_s of item g is the normals of blocks
 /// s·⌈L/4⌉ … of the stream at `address(g)`, drawn with `RandomStream.fillNormalFast` (the same
 /// Philox words as `fillNormal`, each value within 1e-6·max(1, |ε|) of it). So the
 /// estimate of an example does not depend on the chunk sizes, on which rank holds it, or on the
