@@ -4,7 +4,7 @@ import XCTest
 
 /// `elbo eval`'s importance-sampled log-likelihood is sharded over ranks (each example once,
 /// noise keyed by example and sample): 1, 2 and 3 ranks give the same number, and rank 0 alone
-/// prints progress.
+/// prints progress (on stderr: stdout carries the one JSON line of `--json`).
 final class EvaluationRankTests: XCTestCase {
   func testLogLikelihoodDoesNotDependOnTheNumberOfRanks() throws {
     let root = scratchDirectory("eval-ranks")
@@ -14,12 +14,14 @@ final class EvaluationRankTests: XCTestCase {
                                  "1", "--max-steps", "6", "--out", root + "/run"])
     XCTAssertEqual(t.status, 0, t.stderr)
     func logLikelihood(ranks: Int) throws -> Double {
-      let r = try ElboProcess.run(["eval", root + "/run", "--k", "7", "--threads", "1"],
-                                  ranks: ranks)
+      let r = try ElboProcess.run(["eval", root + "/run", "--k", "7", "--threads", "1",
+                                   "--json"], ranks: ranks)
       XCTAssertEqual(r.status, 0, r.stderr)
-      let done = r.stdout.components(separatedBy: "examples  done in").count - 1
-      XCTAssertEqual(done, 1, "one final progress line, from rank 0:\n\(r.stdout)")
-      let json = r.stdout.split(separator: "\n").first { $0.hasPrefix("{") }
+      let done = r.stderr.components(separatedBy: "examples  done in").count - 1
+      XCTAssertEqual(done, 1, "one final progress line, from rank 0:\n\(r.stderr)")
+      let lines = r.stdout.split(separator: "\n")
+      XCTAssertEqual(lines.count, 1, "--json prints one line:\n\(r.stdout)")
+      let json = lines.first { $0.hasPrefix("{") }
       let record = try JSONSerialization.jsonObject(with: Data((json ?? "").utf8))
       return try XCTUnwrap((record as? [String: Any])?["test_log_likelihood"] as? Double)
     }
