@@ -37,6 +37,10 @@
 #include <string.h>
 #include <time.h>
 
+// a·b + c as one FMA, as in kernels.c: the build sets no -ffp-contract (an unsafe flag SwiftPM
+// refuses in a dependency), so the file says it. The kernel's flop count assumes FMAs.
+#pragma clang fp contract(fast)
+
 #if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || defined(__GNUC__)) && \
     !defined(EK_NO_CLONES)
 #define EK_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
