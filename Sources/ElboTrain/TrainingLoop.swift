@@ -3,13 +3,10 @@ import ElboDistributed
 import ElboModels
 import Foundation
 
-/// The data-parallel training loop (DESIGN.md, "one training step on every rank").
+/// The data-parallel training loop: ``Trainer/step(_:)`` until the last step, and around it the
+/// logging windows, the epoch-end evaluation, the pictures, the non-finite policy (skip or stop)
+/// and the checkpoints.
 ///
-/// Each step, on every rank:  this rank's share of the global batch → loss (its terms summed)
-/// → backward into the flat gradient → all-reduce (sum; losses are already divided by the global
-/// batch), or reduce-scatter with the sharded method → non-finite guard → optimizer update (of
-/// this rank's shard, then all-gather of the parameters, with the sharded method) → checkpoint
-/// if due.
 /// Every rank makes the same collective calls in the same order; decisions that end or skip a
 /// step are taken on all-reduced values, so all ranks take them together.
 public final class TrainingLoop {
@@ -326,14 +323,5 @@ public final class TrainingLoop {
     if let note = checkpoints.fallbackNote { say("warning: \(note)") }
     try restore(state)
     say("resumed from step \(step) (epoch \(step / stepsPerEpoch + 1))")
-  }
-}
-
-extension JSONEncoder {
-  /// Sorted keys, so that configs are stable and diffable.
-  static var sorted: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .prettyPrinted]
-    return e
   }
 }

@@ -105,15 +105,14 @@ public final class VAEExperiment: Experiment {
 
   /// ε [k, R, L] for `items`: sample s of item g comes from blocks s·⌈L/4⌉… of the address
   /// (seed, purpose, time, g).
-  func fillNoise(_ noise: Tensor, items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
-                 firstSample: Int = 0) {
+  func fillNoise(_ noise: Tensor, items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64) {
     let k = noise.shape[0], r = noise.shape[1], l = noise.shape[2]
     let blocksPerSample = (l + 3) / 4
     for (row, g) in items.enumerated() {
       for s in 0..<k {
         var rng = RandomStream(NoiseAddress(seed: seed, purpose: purpose, time: time,
                                             item: UInt32(g)),
-                               startBlock: UInt32((firstSample + s) * blocksPerSample))
+                               startBlock: UInt32(s * blocksPerSample))
         rng.fillNormal(UnsafeMutableBufferPointer(start: noise.pointer + (s * r + row) * l,
                                                   count: l))
       }
