@@ -139,6 +139,38 @@ final class PluginTests: XCTestCase {
     XCTAssertEqual(classifier.config.network.hidden, 400)
   }
 
+  /// A run written before models had their own sections (its config.json in the old layout)
+  /// resumes from its options alone — no flags repeated — and lands bitwise where an
+  /// uninterrupted run does.
+  func testARunWithALegacyConfigResumesBitwise() throws {
+    let dir = scratchDirectory("plugin-legacy")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["--data", "mnist-5k", "--hidden", "16", "--latent", "3", "--seed", "7",
+                  "--threads", "1", "--binarize", "dynamic"]
+    for (out, steps) in [("straight", "20"), ("split", "10")] {
+      let r = try ElboProcess.run(["train", "vae", "--max-steps", steps, "--out", "\(dir)/\(out)"]
+                                    + common)
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+    // Rewrite the split run's config.json as the previous layout wrote it.
+    var c = try config(dir + "/split")
+    var vae = try XCTUnwrap(c["vae"] as? [String: Any])
+    c["data"] = vae.removeValue(forKey: "data")
+    c["binarize"] = vae.removeValue(forKey: "binarize")
+    c["vae"] = vae
+    c["bbb"] = ["predictSamples": 10, "trainPoints": 1000]
+    try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: dir + "/split/config.json"))
+    let r = try ElboProcess.run(["train", "vae", "--out", dir + "/split", "--resume", "latest",
+                                 "--max-steps", "20"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stdout.contains("resumed from step 10"), r.stdout)
+    let resumed = try config(dir + "/split")
+    XCTAssertEqual((resumed["vae"] as? [String: Any])?["binarize"] as? String, "dynamic")
+    XCTAssertNil(resumed["bbb"], "the old layout is not written back")
+    XCTAssertEqual(maxDifference(try checkpointParameters(dir + "/straight"),
+                                 try checkpointParameters(dir + "/split")), 0)
+  }
+
   func testEachModelsHelpNamesOnlyItsOwnDefaults() throws {
     let vae = try ElboProcess.run(["train", "vae", "--help"])
     XCTAssertEqual(vae.status, 0, vae.stderr)
