@@ -11,21 +11,6 @@ final class AutoregressiveRunTests: XCTestCase {
   static let made = ["train", "made", "--data", "mnist-5k", "--hidden", "24,16", "--masks", "4",
                      "--test-masks", "3", "--order-agnostic", "--threads", "1", "--log-every", "5"]
 
-  @discardableResult
-  func elbo(_ args: [String], ranks: Int = 1, file: StaticString = #filePath,
-            line: UInt = #line) throws -> ElboProcess.Result {
-    let r = try ElboProcess.run(args, ranks: ranks)
-    XCTAssertEqual(r.status, 0, "elbo \(args.joined(separator: " ")) failed on \(ranks) rank(s):"
-                   + "\n\(r.stdout)\n\(r.stderr)", file: file, line: line)
-    return r
-  }
-
-  func records(_ run: String, kind: String) throws -> [[String: Any]] {
-    try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-      .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-      .filter { $0["kind"] as? String == kind }
-  }
-
   func jsonLine(_ stdout: String) throws -> [String: Any] {
     let lines = stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
     XCTAssertEqual(lines.count, 1, "expected ONE JSON line in:\n\(stdout)")

@@ -7,21 +7,6 @@ import XCTest
 final class BBBTests: XCTestCase {
   // MARK: - Helpers
 
-  @discardableResult
-  func elbo(_ args: [String], ranks: Int = 1, file: StaticString = #filePath,
-            line: UInt = #line) throws -> ElboProcess.Result {
-    let r = try ElboProcess.run(args, ranks: ranks)
-    XCTAssertEqual(r.status, 0, "elbo \(args.joined(separator: " ")) failed on \(ranks) rank(s):"
-                   + "\n\(r.stdout)\n\(r.stderr)", file: file, line: line)
-    return r
-  }
-
-  func records(_ run: String, kind: String) throws -> [[String: Any]] {
-    try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-      .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-      .filter { $0["kind"] as? String == kind }
-  }
-
   func number(_ r: [String: Any], _ key: String, file: StaticString = #filePath,
               line: UInt = #line) -> Double {
     guard let v = r[key] as? Double else {

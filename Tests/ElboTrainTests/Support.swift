@@ -24,3 +24,23 @@ func maxDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
   }
   return worst
 }
+
+extension XCTestCase {
+  /// Runs `elbo args…` (under mpirun with `ranks` > 1) and fails the calling test, with both
+  /// outputs, unless it exits 0.
+  @discardableResult
+  func elbo(_ args: [String], ranks: Int = 1, file: StaticString = #filePath,
+            line: UInt = #line) throws -> ElboProcess.Result {
+    let r = try ElboProcess.run(args, ranks: ranks)
+    XCTAssertEqual(r.status, 0, "elbo \(args.joined(separator: " ")) failed on \(ranks) rank(s):"
+                   + "\n\(r.stdout)\n\(r.stderr)", file: file, line: line)
+    return r
+  }
+
+  /// The records of one `kind` in a run directory's metrics.jsonl, in order.
+  func records(_ run: String, kind: String) throws -> [[String: Any]] {
+    try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+      .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+      .filter { $0["kind"] as? String == kind }
+  }
+}
