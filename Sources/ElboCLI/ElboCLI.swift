@@ -70,8 +70,9 @@ struct ElboCommand: ParsableCommand {
       commandName: ElboCLI.commandName,
       abstract: "Distributed data-parallel training of variational models.",
       discussion: """
-        Every command runs the same way on one process or under `mpirun -np N`: ranks split
-        each global batch, exchange gradients, and write one collective HDF5 checkpoint.
+        Every command runs the same way on one process or under `mpirun -np N`:
+        ranks split each global batch, exchange gradients, and write one
+        collective HDF5 checkpoint.
 
         Models: \(ElboCLI.modelNames.joined(separator: ", ")).
 
