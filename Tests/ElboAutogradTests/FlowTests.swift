@@ -269,7 +269,8 @@ final class FlowTests: XCTestCase {
       XCTAssertLessThan(wu, -1, "L=\(l): the raw u must violate wᵀu ≥ −1 for this test")
 
       let tape = Tape(recording: false)
-      let uHat = PlanarFlow.constrainedU(u: tape.constant(u), w: tape.constant(store.value(flow.wIndex)))
+      let uHat = PlanarFlow.constrainedU(u: tape.constant(u),
+                                         w: tape.constant(store.value(flow.wIndex)))
       let wuHat = zip(w, uHat.value.array).reduce(0) { $0 + $1.0 * $1.1 }
       XCTAssertGreaterThanOrEqual(wuHat, -1, "L=\(l): wᵀû")
 

@@ -66,7 +66,8 @@ public struct PlanarFlow: Flow {
                             b: store.variable(b, on: tape))
     case let .amortised(offset):
       guard let c = context else {
-        preconditionFailure("PlanarFlow (amortised) needs a context [R, ≥ \(offset + Self.contextWidth(dimension))]; pass the encoder's output")
+        preconditionFailure("PlanarFlow (amortised) needs a context [R, ≥ "
+                              + "\(offset + Self.contextWidth(dimension))]; pass the encoder's output")
       }
       let l = dimension
       precondition(c.value.rows == z.value.rows && c.value.cols >= offset + 2 * l + 1,
