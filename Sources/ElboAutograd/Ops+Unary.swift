@@ -81,4 +81,18 @@ extension Variable {
     }
     return y
   }
+
+  /// |x|. Written in Swift like `sqrt`. Backward: dx += sign(x)·dy, with the derivative at 0
+  /// taken as 0 (a flow's log|det| uses it on a determinant kept away from 0).
+  public func abs() -> Variable {
+    let y = tape.output(shape, self)
+    let n = count, xp = value.pointer, yp = y.value.pointer
+    for i in 0..<n { yp[i] = Swift.abs(xp[i]) }
+    guard y.requiresGrad else { return y }
+    tape.record(y) {
+      let dx = self.grad.pointer, dy = y.grad.pointer
+      for i in 0..<n { dx[i] += xp[i] > 0 ? dy[i] : (xp[i] < 0 ? -dy[i] : 0) }
+    }
+    return y
+  }
 }

@@ -84,6 +84,9 @@ final class OpGradientTests: XCTestCase {
   func testLog1pAboveMinusOne() {
     checkUnary("log1p", -0.5, 2, reference: Foundation.log1p) { $0.log1p() }
   }
+  func testAbsAwayFromZero() {
+    checkUnary("abs", -2, 2, awayFrom: (0, 0.05), reference: Swift.abs) { $0.abs() }
+  }
   func testTanh() { checkUnary("tanh", -3, 3, reference: Foundation.tanh) { $0.tanh() } }
   func testSigmoid() {
     checkUnary("sigmoid", -5, 5, reference: { 1 / (1 + Foundation.exp(-$0)) }) { $0.sigmoid() }

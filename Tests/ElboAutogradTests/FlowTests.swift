@@ -1,0 +1,364 @@
+import ElboAutograd
+import ElboNN
+import ElboProbability
+import ElboTestSupport
+import Foundation
+import XCTest
+
+/// Flow checks (Pyro's pattern: one shared harness for every flow).
+///
+/// `assertLogDetMatchesJacobian`: the flow's log|det J| per row against the log|det| of a
+/// numerical Jacobian — central differences of the Float forward with step h = 3e-3, the
+/// differences and an LU decomposition in Double. Error budget: truncation h²|f‴|/6 ≈ 1.5e-6·|f‴|,
+/// rounding ≈ 6e-8·|z′|/h ≈ 5e-5 per entry for |z′| ≲ 3; tolerance 2e-3 on log|det|.
+/// Gradients: the shared `GradientCheck` on L = Σ logDet + Σ z′.
+final class FlowTests: XCTestCase {
+  var rng = TestRandom(seed: 20_261_210)
+  let dimensions = [2, 3, 5]
+  let rows = 4
+
+  // MARK: - Shared flow check
+
+  /// The flow as a function of z (everything else fixed), evaluated on `tape`.
+  typealias FlowFunction = (Tape, Variable) -> (z: Variable, logDet: Variable)
+
+  /// J[row] (L×L, J[i][j] = ∂z′_i/∂z_j) by central differences. Rows are independent, so
+  /// perturbing column j of every row at once gives column j of every row's Jacobian.
+  func numericalJacobians(_ z: Tensor, step h: Float = 3e-3, _ f: FlowFunction) -> [[[Double]]] {
+    let r = z.rows, l = z.cols
+    var jac = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: l),
+                                                  count: l), count: r)
+    let tape = Tape(recording: false)
+    func eval(_ x: Tensor) -> [Float] {
+      tape.reset()
+      return f(tape, tape.constant(x)).z.value.array
+    }
+    for j in 0..<l {
+      let plus = Tensor(z.array, shape: z.shape), minus = Tensor(z.array, shape: z.shape)
+      var hPlus = [Double](repeating: 0, count: r), hMinus = hPlus
+      for i in 0..<r {
+        plus[i * l + j] += h; minus[i * l + j] -= h
+        hPlus[i] = Double(plus[i * l + j]) - Double(z[i * l + j])
+        hMinus[i] = Double(z[i * l + j]) - Double(minus[i * l + j])
+      }
+      let yp = eval(plus), ym = eval(minus)
+      for i in 0..<r {
+        for k in 0..<l {
+          jac[i][k][j] = (Double(yp[i * l + k]) - Double(ym[i * l + k])) / (hPlus[i] + hMinus[i])
+        }
+      }
+    }
+    return jac
+  }
+
+  /// (log|det A|, sign det A) by LU with partial pivoting, in Double.
+  func logAbsDet(_ matrix: [[Double]]) -> (logAbs: Double, sign: Double) {
+    var a = matrix
+    let n = a.count
+    var logAbs = 0.0, sign = 1.0
+    for c in 0..<n {
+      let p = (c..<n).max { Swift.abs(a[$0][c]) < Swift.abs(a[$1][c]) }!
+      if p != c { a.swapAt(p, c); sign = -sign }
+      let pivot = a[c][c]
+      if pivot == 0 { return (-.infinity, 0) }
+      if pivot < 0 { sign = -sign }
+      logAbs += Foundation.log(Swift.abs(pivot))
+      for r in c + 1..<n {
+        let factor = a[r][c] / pivot
+        for k in c..<n { a[r][k] -= factor * a[c][k] }
+      }
+    }
+    return (logAbs, sign)
+  }
+
+  /// The flow's logDet [R] equals the numerical Jacobian's log|det| for every row; returns the
+  /// Jacobians' signs.
+  @discardableResult
+  func assertLogDetMatchesJacobian(_ name: String, _ z: Tensor, _ f: FlowFunction,
+                                   file: StaticString = #filePath, line: UInt = #line)
+    -> [Double] {
+    let tape = Tape(recording: false)
+    let (y, logDet) = f(tape, tape.constant(z))
+    XCTAssertEqual(y.shape, z.shape, "\(name): z′ shape", file: file, line: line)
+    XCTAssertEqual(logDet.shape, [z.shape[0]], "\(name): logDet shape", file: file, line: line)
+    let analytic = logDet.value.array.map(Double.init)
+    let dets = numericalJacobians(z, f).map(logAbsDet)
+    assertClose(analytic, dets.map(\.logAbs), atol: 2e-3, rtol: 1e-3,
+                "\(name): log|det J| vs numerical Jacobian", file: file, line: line)
+    return dets.map(\.sign)
+  }
+
+  /// Finite-difference gradients of Σ logDet + Σ z′ w.r.t. every input (z first).
+  func assertFlowGradients(_ name: String, _ inputs: [Tensor],
+                           file: StaticString = #filePath, line: UInt = #line,
+                           _ f: @escaping ([Variable]) -> (z: Variable, logDet: Variable)) {
+    assertGradients(name, inputs, file: file, line: line) { _, v in
+      let (y, logDet) = f(v)
+      return logDet.sum() + y.sum()
+    }
+  }
+
+  // MARK: - Fixtures
+
+  /// A store holding the given flows' parameters, allocated.
+  func planar(_ l: Int, seed: UInt64 = 1) -> (ParameterStore, PlanarFlow) {
+    let store = ParameterStore()
+    let flow = PlanarFlow(store, "planar", dimension: l, initBound: 1)
+    store.allocate(seed: seed)
+    store.value(flow.bIndex).fill(0.3)
+    return (store, flow)
+  }
+
+  func radial(_ l: Int, seed: UInt64 = 2) -> (ParameterStore, RadialFlow) {
+    let store = ParameterStore()
+    let flow = RadialFlow(store, "radial", dimension: l)
+    store.allocate(seed: seed)
+    return (store, flow)
+  }
+
+  // MARK: - (a) log|det J| against a numerical Jacobian
+
+  func testPlanarGlobalLogDetMatchesJacobian() {
+    for l in dimensions {
+      let (_, flow) = planar(l)
+      let z = rng.tensor([rows, l], -2, 2)
+      assertLogDetMatchesJacobian("planar L=\(l)", z) { _, z in flow(z) }
+    }
+  }
+
+  func testPlanarAmortisedLogDetMatchesJacobian() {
+    for l in dimensions {
+      let flow = PlanarFlow(amortisedDimension: l, contextOffset: 1)
+      let context = rng.tensor([rows, 1 + PlanarFlow.contextWidth(l) + 2], -1.5, 1.5)
+      let z = rng.tensor([rows, l], -2, 2)
+      assertLogDetMatchesJacobian("amortised planar L=\(l)", z) { tape, z in
+        flow(z, context: tape.constant(context))
+      }
+    }
+  }
+
+  func testRadialLogDetMatchesJacobian() {
+    for l in dimensions {
+      let (_, flow) = radial(l)
+      let z = rng.tensor([rows, l], -2, 2)
+      assertLogDetMatchesJacobian("radial L=\(l)", z) { _, z in flow(z) }
+    }
+  }
+
+  func testRadialWithNegativeBetaLogDetMatchesJacobian() {
+    // β̂ ≪ 0 gives β ≈ −α, the contracting edge of the invertible range.
+    for l in dimensions {
+      let (store, flow) = radial(l)
+      store.value(flow.betaHat).fill(-4)
+      let z = rng.tensor([rows, l], -2, 2)
+      let signs = assertLogDetMatchesJacobian("radial β≈−α L=\(l)", z) { _, z in flow(z) }
+      XCTAssertEqual(signs, [Double](repeating: 1, count: rows), "radial L=\(l): det > 0")
+    }
+  }
+
+  func testChainOfThreeLogDetMatchesJacobian() {
+    for l in dimensions {
+      let store = ParameterStore()
+      let p = PlanarFlow(store, "p0", dimension: l, initBound: 1)
+      let r = RadialFlow(store, "r1", dimension: l)
+      store.allocate(seed: 7)
+      let chain = FlowChain([p, r, PlanarFlow(amortisedDimension: l)])
+      let context = rng.tensor([rows, PlanarFlow.contextWidth(l)], -1.5, 1.5)
+      let z = rng.tensor([rows, l], -2, 2)
+      assertLogDetMatchesJacobian("chain of 3 L=\(l)", z) { tape, z in
+        chain(z, context: tape.constant(context))
+      }
+    }
+  }
+
+  func testEmptyChainIsTheIdentity() {
+    let tape = Tape(recording: false)
+    let z = tape.constant(rng.tensor([rows, 3]))
+    let (y, logDet) = FlowChain([])(z)
+    XCTAssertEqual(y.value.array, z.value.array)
+    XCTAssertEqual(logDet.value.array, [Float](repeating: 0, count: rows))
+    XCTAssertNotNil(FlowChain([]).inverse(z, context: nil))
+    XCTAssertNil(FlowChain([planar(3).1]).inverse(z, context: nil), "planar has no inverse")
+  }
+
+  // MARK: - (b) gradients w.r.t. z and every parameter
+
+  func testPlanarGlobalGradients() {
+    for l in dimensions {
+      let inputs = [rng.tensor([rows, l], -2, 2), rng.tensor([l]), rng.tensor([l]),
+                    rng.tensor([1])]
+      assertFlowGradients("planar L=\(l)", inputs) { v in
+        PlanarFlow.transform(v[0], u: v[1], w: v[2], b: v[3])
+      }
+    }
+  }
+
+  func testPlanarGlobalGradientsReachTheStore() {
+    // The store-backed flow puts its gradients in the store's flat buffer, and they equal the
+    // gradients of the same transform taken with plain leaves.
+    let l = 3
+    let (store, flow) = planar(l)
+    let z = rng.tensor([rows, l], -2, 2)
+    store.zeroGrad()
+    let tape = Tape()
+    let (y, logDet) = flow(tape.constant(z))
+    tape.backward(logDet.sum() + y.sum())
+    let reference = Tape()
+    let leaves = [flow.uIndex, flow.wIndex, flow.bIndex].map { i -> (Variable, Tensor) in
+      let g = Tensor(zeros: store.value(i).shape)
+      return (reference.parameter(Tensor(store.value(i).array, shape: g.shape), grad: g), g)
+    }
+    let (y2, ld2) = PlanarFlow.transform(reference.constant(z), u: leaves[0].0, w: leaves[1].0,
+                                         b: leaves[2].0)
+    reference.backward(ld2.sum() + y2.sum())
+    assertClose(Array(store.flatGrads), leaves.flatMap { $0.1.array }, atol: 1e-6,
+                "store gradients")
+    XCTAssertGreaterThan(store.flatGrads.map(Swift.abs).max() ?? 0, 0)
+  }
+
+  func testPlanarAmortisedGradients() {
+    for l in dimensions {
+      let inputs = [rng.tensor([rows, l], -2, 2),
+                    rng.tensor([rows, PlanarFlow.contextWidth(l)], -1.5, 1.5)]
+      let flow = PlanarFlow(amortisedDimension: l)
+      assertFlowGradients("amortised planar L=\(l)", inputs) { v in flow(v[0], context: v[1]) }
+    }
+  }
+
+  func testRadialGradients() {
+    for l in dimensions {
+      let inputs = [rng.tensor([rows, l], -2, 2), rng.tensor([l], -0.5, 0.5), rng.tensor([1]),
+                    rng.tensor([1])]
+      assertFlowGradients("radial L=\(l)", inputs) { v in
+        RadialFlow.transform(v[0], center: v[1], alphaHat: v[2], betaHat: v[3])
+      }
+    }
+  }
+
+  func testChainOfThreeGradients() {
+    // planar (global) → radial → planar (amortised), with every parameter a checked input.
+    for l in dimensions {
+      let inputs = [rng.tensor([rows, l], -2, 2),
+                    rng.tensor([l]), rng.tensor([l]), rng.tensor([1]),            // planar
+                    rng.tensor([l], -0.5, 0.5), rng.tensor([1]), rng.tensor([1]), // radial
+                    rng.tensor([rows, PlanarFlow.contextWidth(l)], -1.5, 1.5)]    // context
+      assertFlowGradients("chain of 3 L=\(l)", inputs) { v in
+        let chain = FlowChain([
+          ClosureFlow { z, _ in PlanarFlow.transform(z, u: v[1], w: v[2], b: v[3]) },
+          ClosureFlow { z, _ in
+            RadialFlow.transform(z, center: v[4], alphaHat: v[5], betaHat: v[6])
+          },
+          PlanarFlow(amortisedDimension: l),
+        ])
+        return chain(v[0], context: v[7])
+      }
+    }
+  }
+
+  // MARK: - (c) planar stays invertible for any raw u
+
+  func testPlanarStaysInvertibleWhenRawParametersViolateTheCondition() {
+    for l in dimensions {
+      let (store, flow) = planar(l, seed: 11)
+      let w = store.value(flow.wIndex).array
+      let ww = w.reduce(0) { $0 + $1 * $1 }
+      // u = −3w/‖w‖² + noise: wᵀu ≈ −3, far below −1.
+      let u = store.value(flow.uIndex)
+      for i in 0..<l { u[i] = -3 * w[i] / ww + 0.1 * Float(i) }
+      let wu = zip(w, u.array).reduce(0) { $0 + $1.0 * $1.1 }
+      XCTAssertLessThan(wu, -1, "L=\(l): the raw u must violate wᵀu ≥ −1 for this test")
+
+      let tape = Tape(recording: false)
+      let uHat = PlanarFlow.constrainedU(u: tape.constant(u),
+                                         w: tape.constant(store.value(flow.wIndex)))
+      let wuHat = zip(w, uHat.value.array).reduce(0) { $0 + $1.0 * $1.1 }
+      XCTAssertGreaterThanOrEqual(wuHat, -1, "L=\(l): wᵀû")
+
+      // Points spread along w, where h′ = 1 − tanh² sweeps (0, 1]: det = 1 + h′wᵀû stays > 0.
+      let z = rng.tensor([64, l], -4, 4)
+      let signs = assertLogDetMatchesJacobian("violating planar L=\(l)", z) { _, z in flow(z) }
+      XCTAssertEqual(signs, [Double](repeating: 1, count: 64), "L=\(l): det J changed sign")
+    }
+  }
+
+  func testAmortisedPlanarStaysInvertibleRowByRow() {
+    let l = 3
+    let context = rng.tensor([32, PlanarFlow.contextWidth(l)], -1, 1)
+    for r in 0..<32 {  // u = −(2 + r/8)·w/‖w‖² per row
+      let w = (0..<l).map { context[r * (2 * l + 1) + l + $0] }
+      let ww = w.reduce(0) { $0 + $1 * $1 }
+      for i in 0..<l { context[r * (2 * l + 1) + i] = -(2 + Float(r) / 8) * w[i] / ww }
+    }
+    let flow = PlanarFlow(amortisedDimension: l)
+    let z = rng.tensor([32, l], -3, 3)
+    let signs = assertLogDetMatchesJacobian("violating amortised planar", z) { tape, z in
+      flow(z, context: tape.constant(context))
+    }
+    XCTAssertEqual(signs, [Double](repeating: 1, count: 32), "det J changed sign")
+  }
+
+  // MARK: - (d) FlowDistribution
+
+  func testFlowDistributionLogProbIsBaseMinusLogDets() {
+    let l = 3
+    let store = ParameterStore()
+    let p = PlanarFlow(store, "p", dimension: l, initBound: 1)
+    let r = RadialFlow(store, "r", dimension: l)
+    store.allocate(seed: 5)
+    let chain = FlowChain([p, r])
+    let tape = Tape()
+    let base = DiagonalNormal(mean: tape.constant(rng.tensor([rows, l])),
+                              logVariance: tape.constant(rng.tensor([rows, l], -1, 0.5)))
+    let noise = rng.normal([rows, l])
+    let (zK, logProb) = FlowDistribution(base: base, chain: chain).sample(noise: noise)
+
+    let z0 = base.sample(noise: noise)
+    let (z1, ld1) = p(z0)
+    let (z2, ld2) = r(z1)
+    assertClose(zK.value.array, z2.value.array, atol: 1e-6, "z_K = f(z₀)")
+    let expected = (base.logProb(z0) - ld1 - ld2).value.array
+    assertClose(logProb.value.array, expected, atol: 1e-5, "log q_K = log q₀ − Σ logDet")
+
+    // Reparameterised: the sample and its density carry gradients to the flows' parameters.
+    store.zeroGrad()
+    tape.backward(logProb.sum() + zK.sum())
+    XCTAssertGreaterThan(store.flatGrads.map(Swift.abs).min() ?? 0, 0)
+  }
+
+  func testFlowDistributionWithAnIdentityPlanarIsTheBase() {
+    // Under the reparameterisation û = 0 needs m(wᵀu) = 0, i.e. wᵀu = log(e − 1) with u ∥ w
+    // (u = 0 gives û = (log 2 − 1)·w/‖w‖², not the identity). Then f(z) = z, logDet = 0.
+    let l = 4
+    let (store, flow) = planar(l, seed: 3)
+    let w = store.value(flow.wIndex).array
+    let ww = w.reduce(0) { $0 + $1 * $1 }
+    let x = Float(Foundation.log(M_E - 1))
+    for i in 0..<l { store.value(flow.uIndex)[i] = x * w[i] / ww }
+
+    let tape = Tape(recording: false)
+    let base = DiagonalNormal(mean: tape.constant(rng.tensor([rows, l])),
+                              logVariance: tape.constant(rng.tensor([rows, l], -1, 0.5)))
+    let noise = rng.normal([rows, l])
+    let z0 = base.sample(noise: noise)
+    let (z, logProb) = FlowDistribution(base: base, chain: FlowChain([flow]))
+      .sample(noise: noise)
+    assertClose(z.value.array, z0.value.array, atol: 1e-6, "identity flow: z_K = z₀")
+    assertClose(logProb.value.array, base.logProb(z0).value.array, atol: 1e-5,
+                "identity flow: log q_K = log q₀")
+
+    let (z2, logProb2) = FlowDistribution(base: base, chain: FlowChain([])).sample(noise: noise)
+    XCTAssertEqual(z2.value.array, z0.value.array)
+    XCTAssertEqual(logProb2.value.array, base.logProb(z0).value.array)
+  }
+}
+
+/// A flow made of a function (for checking the chain with leaves as parameters).
+private struct ClosureFlow: Flow {
+  let body: (Variable, Variable?) -> (z: Variable, logDet: Variable)
+  init(_ body: @escaping (Variable, Variable?) -> (z: Variable, logDet: Variable)) {
+    self.body = body
+  }
+  func forward(_ z: Variable, context: Variable?) -> (z: Variable, logDet: Variable) {
+    body(z, context)
+  }
+}
