@@ -87,25 +87,7 @@ final class BoundTests: XCTestCase {
     withExtendedLifetime(tape) {
       let bound = vae.terms(x: x, noise: eps, normalizer: 1, on: tape).bound.array
       // Manual: z = μ + σ·ε in Float (as the model computes it), everything after in Double.
-      let q = vae.posterior(tape.constant(x))
-      let mu = q.mean.value, lv = q.logVariance.value
-      let z = Tensor(zeros: [8, 2])
-      for i in 0..<16 { z[i] = mu[i] + Float(Foundation.exp(Double(0.5 * lv[i]))) * eps[i] }
-      let logits = vae.likelihood(tape.constant(z)).logits.value
-      let manual: [Double] = (0..<8).map { r in
-        var logPxz = 0.0
-        for d in 0..<6 {
-          let l = Double(logits[r * 6 + d]), t = Double(x[r * 6 + d])
-          logPxz += t * l - (max(l, 0) + Foundation.log1p(Foundation.exp(-abs(l))))
-        }
-        var logPz = 0.0, logQ = 0.0
-        for d in 0..<2 {
-          let zd = Double(z[r * 2 + d]), m = Double(mu[r * 2 + d]), v = Double(lv[r * 2 + d])
-          logPz += -0.5 * (zd * zd + Foundation.log(2 * Double.pi))
-          logQ += -0.5 * ((zd - m) * (zd - m) / Foundation.exp(v) + v + Foundation.log(2 * Double.pi))
-        }
-        return logPxz + logPz - logQ
-      }
+      let manual = manualLogWeights(vae, x, eps, k: 1, on: tape)[0]
       // Values are O(5) nats computed in Float: a few ulp ≈ 1e-6; 1e-5 leaves room for the
       // rounding of the sums of ~10 terms.
       assertClose(bound.map(Double.init), manual, atol: 1e-5, rtol: 1e-5)
@@ -237,7 +219,7 @@ final class BoundTests: XCTestCase {
   // MARK: - IWAE with k > 1: the training bound is the log-mean-exp of the log-weights
 
   /// log w_{s,r} = log p(x_r|z) + log p(z) − log q(z|x_r) at z = μ + σ·ε_{s,r}, in Double from the
-  /// model's Float z and logits (as the k = 1 test above), laid out [k][R].
+  /// model's Float z and logits, laid out [k][R] (with k = 1: the single-sample ELBO's terms).
   func manualLogWeights(_ vae: VAE, _ x: Tensor, _ eps: Tensor, k: Int, on tape: Tape)
     -> [[Double]] {
     let rows = x.rows

@@ -10,7 +10,7 @@ import Foundation
 /// Noise: the training mask of step t is `MADE.trainingMaskIndex(step: t)` (keyed by seed and
 /// step), dynamic binarisation by (seed, epoch, example), samples by (seed, sample index) —
 /// never by rank, so runs are identical on any number of ranks and after a resume.
-public final class MADEExperiment: Experiment {
+public final class MADEExperiment: BinaryImageExperiment {
   /// MADE's options, flat under "made" in a config.
   public struct Config: ExperimentConfig {
     /// fashion-mnist, mnist-5k, or a directory of IDX files.
@@ -71,11 +71,8 @@ public final class MADEExperiment: Experiment {
   public let model: MADE
   public let seed: UInt64
   public let images: BinaryImages
-  public var train: ImageDataset { images.train }
-  public var test: ImageDataset { images.test }
 
   public var store: ParameterStore { model.store }
-  public var itemCount: Int { train.count }
   public let terms = TermNames(bound: "log_likelihood", components: [])
   public var dataDescription: String { config.data }
 

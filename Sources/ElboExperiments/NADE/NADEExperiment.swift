@@ -11,7 +11,7 @@ import Foundation
 /// Noise: dynamic binarisation is keyed by (seed, epoch, example) (``BinaryImages``); samples
 /// by (seed, evaluation, time, sample index). Nothing depends on the rank, so a run's numbers
 /// are the same on any number of ranks and after a resume.
-public final class NADEExperiment: Experiment {
+public final class NADEExperiment: BinaryImageExperiment {
   /// NADE's options, flat under "nade" in a config.
   public struct Config: ExperimentConfig {
     /// fashion-mnist, mnist-5k, or a directory of IDX files.
@@ -47,11 +47,8 @@ public final class NADEExperiment: Experiment {
   public let model: NADE
   public let seed: UInt64
   public let images: BinaryImages
-  public var train: ImageDataset { images.train }
-  public var test: ImageDataset { images.test }
 
   public var store: ParameterStore { model.store }
-  public var itemCount: Int { train.count }
   public let terms = TermNames(bound: "log_likelihood", components: [])
   public var dataDescription: String { config.data }
 

@@ -106,3 +106,14 @@ public final class BinaryImages {
     return (0..<shown).map { $0 * (train.count / shown) }
   }
 }
+
+/// An experiment on a binarised image data set: its training items are the training images.
+public protocol BinaryImageExperiment: Experiment {
+  var images: BinaryImages { get }
+}
+
+extension BinaryImageExperiment {
+  public var train: ImageDataset { images.train }
+  public var test: ImageDataset { images.test }
+  public var itemCount: Int { images.train.count }
+}

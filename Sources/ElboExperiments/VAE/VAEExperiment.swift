@@ -11,7 +11,7 @@ import Foundation
 /// Noise is keyed by what it is for (see `NoiseAddress`): the ε of example g at step t is
 /// RandomStream(seed, latentNoise, time: t, item: g), so a run's numbers do not depend on how
 /// many ranks share the batch, and a resumed run redraws exactly the same noise.
-public final class VAEExperiment: Experiment {
+public final class VAEExperiment: BinaryImageExperiment {
   /// The VAE's options: its data and the network (`VAE.Config`), flat under "vae" in a config.
   public struct Config: ExperimentConfig {
     /// fashion-mnist, mnist-5k, or a directory of IDX files.
@@ -73,11 +73,8 @@ public final class VAEExperiment: Experiment {
   public let model: VAE
   public let seed: UInt64
   public let images: BinaryImages
-  public var train: ImageDataset { images.train }
-  public var test: ImageDataset { images.test }
 
   public var store: ParameterStore { model.store }
-  public var itemCount: Int { train.count }
   public let terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"])
   public var dataDescription: String { config.data }
 
