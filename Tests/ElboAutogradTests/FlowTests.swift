@@ -5,87 +5,21 @@ import ElboTestSupport
 import Foundation
 import XCTest
 
-/// Flow checks (Pyro's pattern: one shared harness for every flow).
-///
-/// `assertLogDetMatchesJacobian`: the flow's log|det J| per row against the log|det| of a
-/// numerical Jacobian — central differences of the Float forward with step h = 3e-3, the
-/// differences and an LU decomposition in Double. Error budget: truncation h²|f‴|/6 ≈ 1.5e-6·|f‴|,
-/// rounding ≈ 6e-8·|z′|/h ≈ 5e-5 per entry for |z′| ≲ 3; tolerance 2e-3 on log|det|.
-/// Gradients: the shared `GradientCheck` on L = Σ logDet + Σ z′.
+/// Flow checks (Pyro's pattern: one shared harness for every flow, `FlowCheck` in
+/// ElboTestSupport): log|det J| against the autodiff Jacobian's LU log-determinant within 1e-4 at
+/// D ∈ {2, 5, 16}; gradients by the shared `GradientCheck` on L = Σ logDet + Σ z′.
 final class FlowTests: XCTestCase {
   var rng = TestRandom(seed: 20_261_210)
-  let dimensions = [2, 3, 5]
+  let dimensions = [2, 5, 16]
   let rows = 4
 
-  // MARK: - Shared flow check
+  typealias FlowFunction = FlowCheck.Function
 
-  /// The flow as a function of z (everything else fixed), evaluated on `tape`.
-  typealias FlowFunction = (Tape, Variable) -> (z: Variable, logDet: Variable)
-
-  /// J[row] (L×L, J[i][j] = ∂z′_i/∂z_j) by central differences. Rows are independent, so
-  /// perturbing column j of every row at once gives column j of every row's Jacobian.
-  func numericalJacobians(_ z: Tensor, step h: Float = 3e-3, _ f: FlowFunction) -> [[[Double]]] {
-    let r = z.rows, l = z.cols
-    var jac = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: l),
-                                                  count: l), count: r)
-    let tape = Tape(recording: false)
-    func eval(_ x: Tensor) -> [Float] {
-      tape.reset()
-      return f(tape, tape.constant(x)).z.value.array
-    }
-    for j in 0..<l {
-      let plus = Tensor(z.array, shape: z.shape), minus = Tensor(z.array, shape: z.shape)
-      var hPlus = [Double](repeating: 0, count: r), hMinus = hPlus
-      for i in 0..<r {
-        plus[i * l + j] += h; minus[i * l + j] -= h
-        hPlus[i] = Double(plus[i * l + j]) - Double(z[i * l + j])
-        hMinus[i] = Double(z[i * l + j]) - Double(minus[i * l + j])
-      }
-      let yp = eval(plus), ym = eval(minus)
-      for i in 0..<r {
-        for k in 0..<l {
-          jac[i][k][j] = (Double(yp[i * l + k]) - Double(ym[i * l + k])) / (hPlus[i] + hMinus[i])
-        }
-      }
-    }
-    return jac
-  }
-
-  /// (log|det A|, sign det A) by LU with partial pivoting, in Double.
-  func logAbsDet(_ matrix: [[Double]]) -> (logAbs: Double, sign: Double) {
-    var a = matrix
-    let n = a.count
-    var logAbs = 0.0, sign = 1.0
-    for c in 0..<n {
-      let p = (c..<n).max { Swift.abs(a[$0][c]) < Swift.abs(a[$1][c]) }!
-      if p != c { a.swapAt(p, c); sign = -sign }
-      let pivot = a[c][c]
-      if pivot == 0 { return (-.infinity, 0) }
-      if pivot < 0 { sign = -sign }
-      logAbs += Foundation.log(Swift.abs(pivot))
-      for r in c + 1..<n {
-        let factor = a[r][c] / pivot
-        for k in c..<n { a[r][k] -= factor * a[c][k] }
-      }
-    }
-    return (logAbs, sign)
-  }
-
-  /// The flow's logDet [R] equals the numerical Jacobian's log|det| for every row; returns the
-  /// Jacobians' signs.
   @discardableResult
   func assertLogDetMatchesJacobian(_ name: String, _ z: Tensor, _ f: FlowFunction,
                                    file: StaticString = #filePath, line: UInt = #line)
     -> [Double] {
-    let tape = Tape(recording: false)
-    let (y, logDet) = f(tape, tape.constant(z))
-    XCTAssertEqual(y.shape, z.shape, "\(name): z′ shape", file: file, line: line)
-    XCTAssertEqual(logDet.shape, [z.shape[0]], "\(name): logDet shape", file: file, line: line)
-    let analytic = logDet.value.array.map(Double.init)
-    let dets = numericalJacobians(z, f).map(logAbsDet)
-    assertClose(analytic, dets.map(\.logAbs), atol: 2e-3, rtol: 1e-3,
-                "\(name): log|det J| vs numerical Jacobian", file: file, line: line)
-    return dets.map(\.sign)
+    FlowCheck.assertLogDetMatchesJacobian(name, z, file: file, line: line, f)
   }
 
   /// Finite-difference gradients of Σ logDet + Σ z′ w.r.t. every input (z first).
@@ -142,6 +76,17 @@ final class FlowTests: XCTestCase {
       let (_, flow) = radial(l)
       let z = rng.tensor([rows, l], -2, 2)
       assertLogDetMatchesJacobian("radial L=\(l)", z) { _, z in flow(z) }
+    }
+  }
+
+  func testRadialAmortisedLogDetMatchesJacobian() {
+    for l in dimensions {
+      let flow = RadialFlow(amortisedDimension: l, contextOffset: 2)
+      let context = rng.tensor([rows, 2 + RadialFlow.contextWidth(l) + 1], -1.5, 1.5)
+      let z = rng.tensor([rows, l], -2, 2)
+      assertLogDetMatchesJacobian("amortised radial L=\(l)", z) { tape, z in
+        flow(z, context: tape.constant(context))
+      }
     }
   }
 
@@ -360,5 +305,39 @@ private struct ClosureFlow: Flow {
   }
   func forward(_ z: Variable, context: Variable?) -> (z: Variable, logDet: Variable) {
     body(z, context)
+  }
+}
+
+/// `FlowChainSpec`: the context width it announces is exactly what its chain reads.
+final class FlowFamilyTests: XCTestCase {
+  func testAmortisedChainReadsExactlyItsContextWidth() {
+    var rng = TestRandom(seed: 31)
+    for kind in [FlowKind.planar, .radial] {
+      let spec = FlowChainSpec(kind: kind, length: 3, parameters: .amortised)
+      let l = 4, width = spec.contextWidth(dimension: l)
+      let chain = spec.makeChain(store: ParameterStore(), name: "f", dimension: l,
+                                 contextOffset: 1)
+      let context = rng.tensor([2, 1 + width], -1, 1)
+      let z = rng.tensor([2, l], -1, 1)
+      // Every column of the context's range moves the output; the column before it does not.
+      let tape = Tape()
+      let g = Tensor(zeros: context.shape)
+      let (y, ld) = chain(tape.constant(z), context: tape.parameter(context, grad: g))
+      tape.backward(y.sum() + ld.sum())
+      let used = (0..<(1 + width)).map { c in (0..<2).contains { g[$0 * (1 + width) + c] != 0 } }
+      XCTAssertEqual(used, [false] + Array(repeating: true, count: width), "\(kind)")
+    }
+  }
+
+  func testGlobalChainDeclaresParametersAndReadsNoContext() {
+    let store = ParameterStore()
+    let spec = FlowChainSpec(kind: .planar, length: 2, parameters: .global)
+    XCTAssertEqual(spec.contextWidth(dimension: 3), 0)
+    let chain = spec.makeChain(store: store, name: "flow", dimension: 3)
+    store.allocate(seed: 1)
+    XCTAssertEqual(chain.steps.count, 2)
+    XCTAssertEqual(store.specs.map(\.name), ["flow.0.u", "flow.0.w", "flow.0.b", "flow.1.u", "flow.1.w",
+                                 "flow.1.b"])
+    XCTAssertThrowsError(try FlowChainSpec(kind: .planar, length: -1).validate())
   }
 }

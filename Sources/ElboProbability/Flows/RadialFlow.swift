@@ -13,28 +13,71 @@
 // Composed from tape ops. r is a square root, whose backward is unbounded at r = 0 (z = z₀), a
 // measure-zero point. Shapes: d = z − z₀ [R, L]; r, h [R, 1]; α, β [1].
 
-/// A radial flow with global parameters z₀ [L], α̂ [1], β̂ [1] from a `ParameterStore`.
+/// A radial flow: global parameters z₀ [L], α̂ [1], β̂ [1] from a `ParameterStore`, or amortised
+/// ones read per row from the context (laid out [z₀ | α̂ | β̂], L + 2 columns).
 public struct RadialFlow: Flow {
+  public enum Parameters {
+    /// z₀ [L], α̂ [1], β̂ [1] as store indices.
+    case global(store: ParameterStore, center: Int, alphaHat: Int, betaHat: Int)
+    /// z₀, α̂, β̂ per row from context columns offset ..< offset + L + 2.
+    case amortised(offset: Int)
+  }
+
   public let dimension: Int
-  public let store: ParameterStore
-  public let center: Int, alphaHat: Int, betaHat: Int
+  public let parameters: Parameters
 
   /// Registers `name.center` [L] ~ U(−bound, bound), `name.alphaHat` and `name.betaHat` [1]
   /// ~ U(−bound, bound).
   public init(_ store: ParameterStore, _ name: String, dimension: Int, initBound: Float = 0.5) {
     self.dimension = dimension
-    self.store = store
-    center = store.declare("\(name).center", [dimension], .uniform(bound: initBound))
-    alphaHat = store.declare("\(name).alphaHat", [1], .uniform(bound: initBound))
-    betaHat = store.declare("\(name).betaHat", [1], .uniform(bound: initBound))
+    parameters = .global(
+      store: store,
+      center: store.declare("\(name).center", [dimension], .uniform(bound: initBound)),
+      alphaHat: store.declare("\(name).alphaHat", [1], .uniform(bound: initBound)),
+      betaHat: store.declare("\(name).betaHat", [1], .uniform(bound: initBound)))
+  }
+
+  /// Amortised: parameters from context columns `offset ..< offset + contextWidth(dimension)`.
+  public init(amortisedDimension dimension: Int, contextOffset offset: Int = 0) {
+    self.dimension = dimension
+    parameters = .amortised(offset: offset)
+  }
+
+  /// Context columns one amortised radial step reads: L + 2.
+  public static func contextWidth(_ dimension: Int) -> Int { dimension + 2 }
+
+  /// Store indices (global variant only).
+  public var center: Int { globalIndices.center }
+  public var alphaHat: Int { globalIndices.alphaHat }
+  public var betaHat: Int { globalIndices.betaHat }
+  private var globalIndices: (center: Int, alphaHat: Int, betaHat: Int) {
+    guard case let .global(_, c, a, b) = parameters else {
+      preconditionFailure("RadialFlow: an amortised flow has no store parameters")
+    }
+    return (c, a, b)
   }
 
   public func forward(_ z: Variable, context: Variable?) -> (z: Variable, logDet: Variable) {
     precondition(z.value.cols == dimension, "RadialFlow: z \(z.shape), dimension \(dimension)")
-    let tape = z.tape
-    return Self.transform(z, center: store.variable(center, on: tape),
-                          alphaHat: store.variable(alphaHat, on: tape),
-                          betaHat: store.variable(betaHat, on: tape))
+    switch parameters {
+    case let .global(store, center, alphaHat, betaHat):
+      let tape = z.tape
+      return Self.transform(z, center: store.variable(center, on: tape),
+                            alphaHat: store.variable(alphaHat, on: tape),
+                            betaHat: store.variable(betaHat, on: tape))
+    case let .amortised(offset):
+      let l = dimension
+      guard let c = context else {
+        preconditionFailure("RadialFlow (amortised) needs a context [R, ≥ \(offset + l + 2)]; "
+                              + "pass the encoder's output")
+      }
+      precondition(c.value.rows == z.value.rows && c.value.cols >= offset + l + 2,
+                   "RadialFlow (amortised): context \(c.shape) too narrow for columns "
+                     + "\(offset)..<\(offset + l + 2), or its rows differ from z \(z.shape)")
+      return Self.transform(z, center: c.columns(offset..<offset + l),
+                            alphaHat: c.columns(offset + l..<offset + l + 1),
+                            betaHat: c.columns(offset + l + 1..<offset + l + 2))
+    }
   }
 
   // MARK: - Forward
