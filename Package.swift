@@ -33,6 +33,8 @@ let package = Package(
     // Vectorised elementwise kernels (exp, log, tanh, softplus, …) in C: see CKernels/README.
     // Its FP contraction is set by a pragma in kernels.c, not by flags.
     .target(name: "CKernels", path: "Sources/CKernels"),
+    // SIGTERM/SIGUSR1 handler and its sig_atomic_t flag (a signal handler cannot be Swift).
+    .target(name: "CStopSignals", path: "Sources/CStopSignals"),
 
     // MARK: - 2–6. Numerics
     .target(name: "ElboTensor", dependencies: ["COpenBLAS", "CKernels"]),
@@ -53,7 +55,7 @@ let package = Package(
     // run directories, configs. It names no model.
     .target(name: "ElboTrain",
             dependencies: ["ElboModels", "ElboData", "ElboDistributed", "ElboCheckpoint",
-                           "ElboReport", .product(name: "Yams", package: "Yams")]),
+                           "ElboReport", "CStopSignals", .product(name: "Yams", package: "Yams")]),
     // The command line, generated from a list of models.
     .target(name: "ElboCLI",
             dependencies: ["ElboTrain", "ElboDistributed",

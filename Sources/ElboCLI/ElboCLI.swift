@@ -49,6 +49,13 @@ public enum ElboCLI {
       }
       var command = try ElboCommand.parseAsRoot()
       try command.run()
+    } catch let stop as StopRequested {
+      // Every rank took this decision together (see StopSignals) and the checkpoint is written:
+      // a clean exit with the "requeue me" status, not an abort.
+      if communicator.rank == 0 {
+        FileHandle.standardError.write(Data("elbo: \(stop)\n".utf8))
+      }
+      exit(StopRequested.exitStatus)
     } catch {
       if ElboCommand.exitCode(for: error) == .success {  // --help, --version
         ElboCommand.exit(withError: error)

@@ -117,7 +117,7 @@ public final class MetricsLog {
     self.path = path
     guard let path else { handle = nil; return }
     if !FileManager.default.fileExists(atPath: path) {
-      FileManager.default.createFile(atPath: path, contents: nil)
+      _ = FileManager.default.createFile(atPath: path, contents: nil)
     }
     guard let h = FileHandle(forWritingAtPath: path) else {
       throw ElboError("\(path): cannot open the metrics log for writing")

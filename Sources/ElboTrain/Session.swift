@@ -78,6 +78,8 @@ public enum Session {
                                 communicator: communicator, run: run, say: say,
                                 progress: communicator.rank == 0 ? ProgressLine.standardOutput(ranks: communicator.size) : nil)
     if let resume { try loop.resume(from: resume) }
+    // From here a SIGTERM/SIGUSR1 stops the run at a step boundary with a checkpoint.
+    StopSignals.install()
     let final = try loop.train()
     if !final.isEmpty {
       say("done: " + final.keys.sorted().map { "\($0) \(String(format: "%.4g", final[$0]!))" }

@@ -74,6 +74,9 @@ public final class Trainer {
     public let nonFinite: String?
     /// This rank's items.
     public let items: Int
+    /// How many ranks had received a stop signal (SIGTERM, SIGUSR1) when the step began its
+    /// loss-terms all-reduce: > 0 on every rank alike (see ``StopSignals``).
+    public let stopRanks: Int
     /// Seconds: loss (forward), backward, gradient reduction, optimizer, parameter gather.
     public let seconds: (loss: Double, backward: Double, reduce: Double, update: Double,
                          gather: Double)
@@ -92,19 +95,22 @@ public final class Trainer {
                                globalBatch: globalBatch, tape: tape)
     let t1 = now()
     let (backward, reduce) = try gradients.backwardAndReduce(loss.loss, on: tape)
-    // The loss terms and, per parameter tensor, whether this rank's part of the reduced
-    // gradient is non-finite: one small all-reduce, after which every rank knows both.
+    // The loss terms, per parameter tensor whether this rank's part of the reduced gradient is
+    // non-finite, and whether this rank was asked to stop: one small all-reduce, after which
+    // every rank knows all three.
     let termCount = 1 + loss.sums.components.count
     var sums = loss.sums.flat + gradients.nonFiniteFlags()
+      + [StopSignals.received != 0 ? 1 : 0]
     try communicator.allreduceSum(&sums, name: "loss terms")
     let global = TermSums(flat: sums[0..<termCount])
+    let stopRanks = Int(sums[sums.count - 1])
 
-    if let bad = nonFiniteTerm(global, flags: sums[termCount...]) {
-      return Outcome(sums: global, nonFinite: bad, items: items.count,
+    if let bad = nonFiniteTerm(global, flags: sums[termCount..<(sums.count - 1)]) {
+      return Outcome(sums: global, nonFinite: bad, items: items.count, stopRanks: stopRanks,
                      seconds: (t1 - t0, backward, reduce, 0, 0))
     }
     let (update, gather) = try gradients.update(optimizer)
-    return Outcome(sums: global, nonFinite: nil, items: items.count,
+    return Outcome(sums: global, nonFinite: nil, items: items.count, stopRanks: stopRanks,
                    seconds: (t1 - t0, backward, reduce, update, gather))
   }
 

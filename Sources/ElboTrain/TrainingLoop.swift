@@ -93,6 +93,7 @@ public final class TrainingLoop {
       if let bad = outcome.nonFinite {
         try handleNonFinite(bad, epoch: epoch)
         step += 1
+        try stopIfRequested(outcome)
         continue
       }
       consecutiveNonFinite = 0
@@ -154,6 +155,7 @@ public final class TrainingLoop {
       if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < totalSteps {
         try saveCheckpoint()
       }
+      if step < totalSteps { try stopIfRequested(outcome) }
     }
     progress?.finish()
     try saveCheckpoint()
@@ -185,6 +187,20 @@ public final class TrainingLoop {
   /// `imageEvery` steps, or at each epoch end (after its evaluation is logged) when 0.
   private var imagesDue: Bool {
     options.imageEvery > 0 ? step % options.imageEvery == 0 : step % stepsPerEpoch == 0
+  }
+
+  // MARK: - Preemption
+
+  /// After a step whose all-reduce says a rank received a stop signal: checkpoint (collective,
+  /// every rank alike), redraw the report, and throw ``StopRequested``.
+  private func stopIfRequested(_ outcome: Trainer.Outcome) throws {
+    guard outcome.stopRanks > 0 else { return }
+    progress?.finish()
+    log.write(["kind": "stopped", "step": step, "epoch": step / stepsPerEpoch + 1,
+               "stop_signal_ranks": outcome.stopRanks])
+    let path = try checkpoints.save(captureState())
+    outputs?.refresh(step: step, final: true)
+    throw StopRequested(step: step, ranks: outcome.stopRanks, checkpoint: path)
   }
 
   // MARK: - Non-finite guard
