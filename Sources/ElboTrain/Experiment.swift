@@ -45,6 +45,9 @@ public protocol Experiment: AnyObject {
   var terms: TermNames { get }
   /// The data the run trains on, for the run header ("fashion-mnist", "regression toy", …).
   var dataDescription: String { get }
+  /// A digest of the training data's content (``ContentDigest``), which every rank must agree
+  /// on before a run (``RunIdentity``); default nil: only ``itemCount`` is compared.
+  var dataDigest: UInt64? { get }
 
   /// The loss on this rank's items of one global batch.
   /// - Parameters:
@@ -194,6 +197,7 @@ extension Experiment {
   public static var posterior: PosteriorKind { .latent }
   public static var discussion: String { "" }
   public static func upgradeLegacyConfig(_ object: [String: Any]) -> [String: Any] { object }
+  public var dataDigest: UInt64? { nil }
   public func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
                               progress: ProgressHandler?) throws -> [String: Double] {
     try evaluate(epoch: 0, communicator: communicator)

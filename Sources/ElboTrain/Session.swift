@@ -58,6 +58,9 @@ public enum Session {
     let say = printer(communicator)
     let run = RunDirectory(path: options.out)
     let json = String(decoding: try config.jsonData(), as: UTF8.self)
+    let experiment = try E(config: config.config, seed: options.seed)
+    // Before anything else collective: the same build, configuration, model and data everywhere.
+    try RunIdentity(experiment: experiment, configJSON: json).checkAgreement(communicator)
     // Run-directory checks happen on rank 0; the verdict is shared so that all ranks stop
     // together with the same message.
     var problem: String? = nil
@@ -73,7 +76,6 @@ public enum Session {
     if !verdict.isEmpty { throw ElboError(verdict) }
     say("elbo: config \(try config.compactJSON())")
 
-    let experiment = try E(config: config.config, seed: options.seed)
     let loop = try TrainingLoop(options: options, experiment: experiment, configJSON: json,
                                 communicator: communicator, run: run, say: say,
                                 progress: communicator.rank == 0 ? ProgressLine.standardOutput(ranks: communicator.size) : nil)

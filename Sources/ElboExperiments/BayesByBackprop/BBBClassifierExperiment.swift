@@ -74,6 +74,7 @@ public final class BBBClassifierExperiment: Experiment {
 
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
+  public var dataDigest: UInt64? { train.contentDigest }
   public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "surprise"])
 
   public convenience init(config: Config, seed: UInt64) throws {

@@ -116,4 +116,5 @@ extension BinaryImageExperiment {
   public var train: ImageDataset { images.train }
   public var test: ImageDataset { images.test }
   public var itemCount: Int { images.train.count }
+  public var dataDigest: UInt64? { images.train.contentDigest }
 }
