@@ -58,3 +58,15 @@ elbo_torch_python() {
   fi
   echo "$venv/bin/python"
 }
+
+# The `tensorboard` PyPI package in a throw-away venv (.build/tb-venv), whose event reader the
+# tests use to read Elbo's event files back (not a dependency of Elbo). Prints the venv's python.
+elbo_tensorboard_python() {
+  local venv=".build/tb-venv"
+  if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+    elbo_install_packages python3-venv python3-pip >&2
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q tensorboard >&2
+  fi
+  echo "$ELBO_ROOT/$venv/bin/python"
+}

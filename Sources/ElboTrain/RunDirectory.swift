@@ -112,10 +112,13 @@ public final class MetricsLog {
   private var csv: FileHandle?
   private var csvColumns: [String] = []
   private let decoder = JSONDecoder()
+  /// The same scalars for TensorBoard (`tensorboard --logdir runs/`), beside metrics.jsonl.
+  public let events: TensorBoardEventWriter?
 
   public init(path: String?) throws {
     self.path = path
-    guard let path else { handle = nil; return }
+    guard let path else { handle = nil; events = nil; return }
+    events = try TensorBoardEventWriter(directory: (path as NSString).deletingLastPathComponent)
     if !FileManager.default.fileExists(atPath: path) {
       _ = FileManager.default.createFile(atPath: path, contents: nil)
     }
@@ -140,6 +143,16 @@ public final class MetricsLog {
     guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys])
     else { return }
     handle.write(data + Data([0x0A]))
+    // Every number of the record as a scalar tagged "<kind>/<key>" at the record's step.
+    if let events {
+      let kind = fields["kind"] as? String ?? "record"
+      let scalars = fields.keys.sorted().compactMap { key -> (tag: String, value: Float)? in
+        guard key != "step", key != "kind", let number = fields[key] as? NSNumber,
+              !(fields[key] is Bool) else { return nil }
+        return ("\(kind)/\(key)", number.floatValue)
+      }
+      events.add(step: (fields["step"] as? NSNumber)?.intValue ?? 0, scalars: scalars)
+    }
     // The CSV row comes from the JSON just written, so it is exactly what a rebuild would give.
     guard let record = try? decoder.decode(MetricsRecord.self, from: data) else { return }
     if record.keys.allSatisfy(csvColumns.contains), let csv {
