@@ -158,23 +158,16 @@ public final class Flow2DExperiment: Experiment {
 
   // MARK: - Evaluation
 
-  /// The time of the evaluation noise: fixed, so every evaluation scores the same ε's.
-  static let evaluationTime: UInt64 = 0
-  /// Rows per chunk of evaluation and pictures (bounds the tape's memory).
-  static let chunkRows = 10_000
-
-  /// KL(q_K ‖ p) on `evalSamples` fixed samples, split over the ranks (each sample once):
-  /// the mean of log q_K(z) + U(z), plus log Z; its standard error; log Z and its grid error.
-  public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
-    let mine = Sharder.share(of: config.evalSamples, rank: communicator.rank,
-                             size: communicator.size)
-    var sums = [0.0, 0.0, 0.0, 0.0]                        // Σ (log q + U), Σ (…)², Σ U, Σ −log q
+  /// Σ (log q_K + U), Σ (log q_K + U)², Σ U, Σ −log q_K over evaluation samples `rows` (no
+  /// communication).
+  func evaluationSums(rows: Range<Int>) -> [Double] {
+    var sums = [0.0, 0.0, 0.0, 0.0]
     let tape = Tape(recording: false)
-    var start = mine.lowerBound
-    while start < mine.upperBound {
-      let end = min(start + Self.chunkRows, mine.upperBound)
+    var start = rows.lowerBound
+    while start < rows.upperBound {
+      let end = min(start + Self.chunkRows, rows.upperBound)
       tape.reset()
-      let noise = tape.tensor([end - start, Flow2D.dimension])
+      let noise = tape.tensor([end - start, Flow2D.dimension])       // ε [chunk, 2]
       fillNoise(noise, items: start..<end, purpose: .evaluation, time: Self.evaluationTime)
       let t = model.terms(noise: noise, normalizer: 1, on: tape)
       for i in 0..<(end - start) {
@@ -186,6 +179,20 @@ public final class Flow2DExperiment: Experiment {
       }
       start = end
     }
+    return sums
+  }
+
+  /// The time of the evaluation noise: fixed, so every evaluation scores the same ε's.
+  static let evaluationTime: UInt64 = 0
+  /// Rows per chunk of evaluation and pictures (bounds the tape's memory).
+  static let chunkRows = 10_000
+
+  /// KL(q_K ‖ p) on `evalSamples` fixed samples, split over the ranks (each sample once):
+  /// the mean of log q_K(z) + U(z), plus log Z; its standard error; log Z and its grid error.
+  public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    let mine = Sharder.share(of: config.evalSamples, rank: communicator.rank,
+                             size: communicator.size)
+    var sums = evaluationSums(rows: mine)
     try communicator.allreduceSum(&sums, name: "KL evaluation")
     let n = Double(config.evalSamples)
     let mean = sums[0] / n
