@@ -79,6 +79,15 @@ final class Flow2DRunTests: XCTestCase {
     }
   }
 
+  /// `elbo bench flow-2d` prints one JSON line with the chain and the time per sample and flow.
+  func testBenchmarkPrintsTheChainAndItsSpeed() throws {
+    let r = try elbo(["bench", "flow-2d", "--flow-length", "4", "--steps", "5", "--threads", "1"])
+    let line = try jsonLine(r.stdout)
+    XCTAssertEqual(line["model"] as? String, "flow-2d")
+    XCTAssertEqual(line["flow_length"] as? Int, 4)
+    XCTAssertGreaterThan(try XCTUnwrap(line["us_per_sample_per_flow"] as? Double), 0)
+  }
+
   func testBadTargetAndUnbuiltFlowAreOneLineErrors() throws {
     let dir = scratchDirectory("flow2d-bad")
     defer { try? FileManager.default.removeItem(atPath: dir) }
