@@ -5,13 +5,15 @@
 # scored by `elbo eval --json`: KL(q_K ‖ p) on 100,000 fixed samples with log Z from the grid.
 # Prints one JSON line per run, then a table of KL (± standard error) per K for each target and
 # kind, and whether the KL falls with K; writes .build/reproduce/flow-2d/index.html with every
-# run's density picture (target left, q_K right) side by side. (R&M train 500,000 steps.)
+# run's density picture (target left, q_K right) side by side. About 10 minutes on 2 cores
+# (--jobs 2); R&M train 500,000 steps. With --steps 10000 the U3 planar K = 32 run stays at
+# K = 8's KL (0.146 vs 0.140): it needs the longer budget.
 # Kinds the flow library does not build yet are skipped with a note.
 #
-#   launch/reproduce flow-2d [--steps 10000] [--seed 0] [--targets "u1 u2 u3 u4"]
+#   launch/reproduce flow-2d [--steps 20000] [--seed 0] [--targets "u1 u2 u3 u4"]
 #                            [--kinds "planar radial iaf"] [--lengths "2 8 32"] [--jobs 2]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.
-steps=10000; seed=0; targets="u1 u2 u3 u4"; kinds="planar radial iaf"; lengths="2 8 32"; jobs=2
+steps=20000; seed=0; targets="u1 u2 u3 u4"; kinds="planar radial iaf"; lengths="2 8 32"; jobs=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps="$2"; shift 2 ;;
