@@ -1,0 +1,58 @@
+import ElboDistributed
+import ElboModels
+import ElboTestSupport
+@testable import ElboExperiments
+import ElboTrain
+import XCTest
+
+/// flow-2d on several ranks, in process: the noise rows of a global batch split over the ranks
+/// give, once summed, the one-process gradient and term sums of the whole batch (the ε of a row
+/// is keyed by its global index, and each share's loss is divided by the GLOBAL batch); and the
+/// sharded KL evaluation equals the one-process sum over all its samples. Runs on 1 rank in
+/// `swift test` and on 2 and 3 under launch/test's mpirun groups.
+final class Flow2DRankTests: XCTestCase {
+  let world: Communicator = {
+    do { return try Communicator.initialize() } catch { fatalError("MPI: \(error)") }
+  }()
+
+  func experiment() throws -> Flow2DExperiment {
+    var c = Flow2DExperiment.Config()
+    c.target = .u3
+    c.flow = FlowChainSpec(kind: .planar, length: 3, parameters: .global)
+    c.samplesPerEpoch = 60
+    c.evalSamples = 1001
+    c.warmupSteps = 10
+    return try Flow2DExperiment(config: c, seed: 5)
+  }
+
+  /// Gradient and term sums of `items` at `step` on this rank alone.
+  func gradient(_ e: Flow2DExperiment, items: ArraySlice<Int>, step: Int, batch: Int)
+    -> (grad: [Float], sums: [Double]) {
+    e.store.zeroGrad()
+    let tape = Tape()
+    let out = e.loss(items: items, step: step, epoch: 0, globalBatch: batch, tape: tape)
+    if let l = out.loss { tape.backward(l) }
+    return (Array(e.store.flatGrads), out.sums.flat)
+  }
+
+  func testShardedBatchAndEvaluationEqualOneProcess() throws {
+    TestRanks.assertWorldSize(world.size)
+    let e = try experiment()
+    let batch = 23, step = 4                               // uneven shares; β = 0.41 (warm-up)
+    let items = Sharder(itemCount: 60, seed: 5).permutation(epoch: 0)[0..<batch]
+    let whole = gradient(e, items: items, step: step, batch: batch)
+    let share = Sharder.share(of: batch, rank: world.rank, size: world.size)
+    var (grad, sums) = gradient(e, items: items[(items.startIndex + share.lowerBound)...]
+                                  .prefix(share.count), step: step, batch: batch)
+    try world.allreduceSum(&grad, name: "flow-2d gradient")
+    try world.allreduceSum(&sums, name: "flow-2d term sums")
+    let scale = whole.grad.map(abs).max() ?? 1
+    XCTAssertGreaterThan(scale, 1e-3, "the gradient is empty: the test would pass vacuously")
+    assertClose(grad, whole.grad, atol: 1e-5 * scale)
+    assertClose(sums, whole.sums, atol: 1e-9, rtol: 1e-9)
+
+    let kl = try XCTUnwrap(try e.evaluate(epoch: 0, communicator: world)["kl"])
+    let alone = e.evaluationSums(rows: 0..<1001)
+    XCTAssertEqual(kl, alone[0] / 1001 + e.logZ.value, accuracy: 1e-9 * max(1, abs(kl)))
+  }
+}
