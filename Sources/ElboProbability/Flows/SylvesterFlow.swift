@@ -252,16 +252,20 @@ public struct SylvesterFlow: Flow {
     let local = Tape(recording: false)
     let p = parameterVariables(on: local, rows: rows,
                                context: context.map { local.constant($0.value) })
-    let zc = local.constant(z.value)
-    // Qᵀz′ and the diagonals exactly as the forward makes them (same Float ops).
-    let yPrime = Self.applyQTranspose(zc, orthogonal, p.householder, columns: m).value.array
+    // The diagonals exactly as the forward makes them (same Float ops); the rest in Double.
     let d = p.diagonal.tanh().value.array, dt = p.diagonalTilde.tanh().value.array
     let f = p.full.value.array, bv = p.bias.value.array
+    let vectors = p.householder.map { $0.value.array }
     let perRow = f.count == rows * m * m
-    var rt = [Float](repeating: 0, count: rows * m)   // R t per row, for z = z′ − Q R t
+    let zp = z.value.array
+    var out = [Float](repeating: 0, count: rows * l)
     for r in 0..<rows {
       let pf = perRow ? r * m * m : 0, pv = perRow ? r * m : 0
+      let vs = vectors.map { v in (0..<l).map { Double(v[(v.count == l ? 0 : r * l) + $0]) } }
+      let zRow = (0..<l).map { Double(zp[r * l + $0]) }
+      let yPrime = Self.applyQ(zRow, orthogonal, vs, transpose: true, columns: m)   // Qᵀz′ [M]
       var y = [Double](repeating: 0, count: m), t = [Double](repeating: 0, count: m)
+      var rt = [Double](repeating: 0, count: m)                                    // R t [M]
       for i in stride(from: m - 1, through: 0, by: -1) {
         var c = Double(bv[pv + i]), known = 0.0
         for j in i + 1..<m {
@@ -269,16 +273,34 @@ public struct SylvesterFlow: Flow {
           known += Double(f[pf + i * m + j]) * t[j]     // R_ij = F_ij (strict upper of F)
         }
         let rho = Double(d[pv + i]), kappa = Double(dt[pv + i])
-        y[i] = solveTanhShift(target: Double(yPrime[r * m + i]) - known, rho: rho, kappa: kappa,
-                              shift: c)
+        y[i] = solveTanhShift(target: yPrime[i] - known, rho: rho, kappa: kappa, shift: c)
         t[i] = _tanh(kappa * y[i] + c)
-        rt[r * m + i] = Float(known + rho * t[i])
+        rt[i] = known + rho * t[i]
       }
+      let qrt = Self.applyQ(rt, orthogonal, vs, transpose: false, columns: m)     // Q R t [L]
+      for i in 0..<l { out[r * l + i] = Float(zRow[i] - qrt[i]) }
     }
-    let qrt = Self.applyQ(local.constant(Tensor(rt, shape: [rows, m])), orthogonal,
-                          p.householder, dimension: l).value.array
-    let zp = z.value.array
-    let out = (0..<rows * l).map { zp[$0] - qrt[$0] }
     return z.tape.constant(Tensor(out, shape: z.shape))
+  }
+
+  /// Qᵀx ([L] → [M], `transpose`) or Qx ([M] → [L]) for one row in Double; `vectors`: that
+  /// row's Householder vectors.
+  static func applyQ(_ x: [Double], _ q: Orthogonal, _ vectors: [[Double]], transpose: Bool,
+                     columns m: Int) -> [Double] {
+    switch q {
+    case .identity: return x
+    case .reversal: return x.reversed()
+    case .householder:
+      var y = x
+      let l = vectors[0].count
+      if !transpose { y += [Double](repeating: 0, count: l - m) }
+      for v in (transpose ? vectors : vectors.reversed()) {
+        var vx = 0.0, vv = 0.0
+        for i in 0..<l { vx += v[i] * y[i]; vv += v[i] * v[i] }
+        let k = 2 * vx / vv
+        for i in 0..<l { y[i] -= k * v[i] }
+      }
+      return transpose ? Array(y.prefix(m)) : y
+    }
   }
 }
