@@ -61,6 +61,18 @@ final class FlowInverseTests: XCTestCase {
     }
   }
 
+  func testAmortisedRadialGradients() {
+    // (The global transform's gradients are in FlowTests; here z and the context.)
+    for l in dimensions {
+      let flow = RadialFlow(amortisedDimension: l, contextOffset: 1)
+      FlowGradients.assertInputs("amortised radial L=\(l)",
+                                 [rng.tensor([3, l], -2, 2),
+                                  rng.tensor([3, 1 + RadialFlow.contextWidth(l)], -1, 1)]) { v in
+        flow(v[0], context: v[1])
+      }
+    }
+  }
+
   func testSolveTanhShiftFindsTheRoot() {
     // x + ρ tanh(κx + c) = target for ρκ across (−1, ∞), including the nearly flat ρκ → −1.
     var maxGap = 0.0

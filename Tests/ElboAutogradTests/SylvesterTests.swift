@@ -78,6 +78,31 @@ final class SylvesterTests: XCTestCase {
     XCTAssertEqual(signs, [Double](repeating: 1, count: 32), "det J changed sign")
   }
 
+  func testSpecChainsMatchTheJacobian() {
+    // T-SNF alternates I and P; H-SNF with M < L: K = 3 steps from the spec, both sources.
+    for l in dimensions {
+      for kind in [FlowKind.sylvesterH, .sylvesterT] {
+        for source in FlowParameterSource.allCases {
+          var spec = FlowChainSpec(kind: kind, length: 3, parameters: source)
+          spec.sylvesterReflections = 2
+          if kind == .sylvesterH { spec.sylvesterColumns = max(1, l - 1) }
+          let store = ParameterStore()
+          let chain = spec.makeChain(store: store, name: "s", dimension: l)
+          store.allocate(seed: 6)
+          if kind == .sylvesterT {
+            let qs = chain.steps.map { ($0 as? SylvesterFlow)?.orthogonal }
+            XCTAssertEqual(qs, [.identity, .reversal, .identity])
+          }
+          let c = rng.tensor([rows, max(1, spec.contextWidth(dimension: l))], -1.5, 1.5)
+          FlowCheck.assertLogDetMatchesJacobian("\(kind) \(source) K=3 L=\(l)",
+                                                rng.tensor([rows, l], -2, 2)) { tape, z in
+            chain(z, context: tape.constant(c))
+          }
+        }
+      }
+    }
+  }
+
   // MARK: - Q
 
   /// Q [L, M] made column by column as Q e_j, from one row's Householder vectors.
@@ -176,10 +201,10 @@ final class SylvesterTests: XCTestCase {
     for l in dimensions {
       for (m, q) in variants(l) {
         let flow = SylvesterFlow(amortisedDimension: l, columns: m, orthogonal: q)
-        let c = rng.tensor([rows, SylvesterFlow.contextWidth(dimension: l, columns: m,
-                                                             orthogonal: q)], -1.5, 1.5)
+        let c = rng.tensor([2, SylvesterFlow.contextWidth(dimension: l, columns: m,
+                                                          orthogonal: q)], -1.5, 1.5)
         FlowGradients.assertInputs("SNF amortised L=\(l) M=\(m) \(q)",
-                                   [rng.tensor([rows, l], -2, 2), c]) { v in
+                                   [rng.tensor([2, l], -2, 2), c]) { v in
           flow(v[0], context: v[1])
         }
       }
