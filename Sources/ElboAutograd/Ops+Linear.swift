@@ -54,8 +54,9 @@ public func matmul(_ a: Variable, _ b: Variable) -> Variable {
 //
 // Shapes: A [R, m, n] (one matrix per row of the batch, e.g. a Sylvester flow's amortised R) or
 // [m, n] (shared by every row); x [R, n] ([R, m] when transposed); y [R, m] ([R, n]).
-// The shared case is one gemm (y = x·Aᵀ, or x·A when transposed); the per-row case is R small
-// gemms, each a matrix–vector product, because each row has its own matrix.
+// The shared case is one gemm (y = x·Aᵀ, or x·A when transposed); the per-row case is R sgemv
+// calls forward (and R sgemv + R sger backward), because each row has its own matrix. (R sgemm
+// calls with one row each were ~3× slower: sgemm packs its operands on every call.)
 
 /// y_r = A_r x_r (or A_rᵀ x_r when `transposed`) for every row r.
 /// - Parameters:
@@ -78,10 +79,9 @@ public func batchedMatVec(_ a: Variable, _ x: Variable, transposed: Bool = false
     BLAS.gemm(x.value, a.value, transB: !transposed, into: y.value)
   } else {
     let ap = a.value.pointer, xp = x.value.pointer, yp = y.value.pointer
-    for i in 0..<r {  // y_iᵀ [1, outW] = x_iᵀ [1, inW] · op(A_i)ᵀ
-      BLAS.gemm(m: 1, n: outW, k: inW, a: xp + i * inW, lda: inW, transA: false,
-                b: ap + i * m * n, ldb: n, transB: !transposed,
-                c: yp + i * outW, ldc: outW, alpha: 1, beta: 0)
+    for i in 0..<r {  // y_i = op(A_i) x_i
+      BLAS.gemv(m: m, n: n, a: ap + i * m * n, lda: n, transA: transposed, x: xp + i * inW,
+                y: yp + i * outW, beta: 0)
     }
   }
   guard y.requiresGrad else { return y }
@@ -93,10 +93,9 @@ public func batchedMatVec(_ a: Variable, _ x: Variable, transposed: Bool = false
         BLAS.gemm(dy, a.value, transB: transposed, into: x.grad, beta: 1)
       } else {
         let ap = a.value.pointer, dyp = dy.pointer, dxp = x.grad.pointer
-        for i in 0..<r {
-          BLAS.gemm(m: 1, n: inW, k: outW, a: dyp + i * outW, lda: outW, transA: false,
-                    b: ap + i * m * n, ldb: n, transB: transposed,
-                    c: dxp + i * inW, ldc: inW, alpha: 1, beta: 1)
+        for i in 0..<r {  // op(A_i)ᵀ: A_iᵀ for the plain product, A_i for the transposed one
+          BLAS.gemv(m: m, n: n, a: ap + i * m * n, lda: n, transA: !transposed,
+                    x: dyp + i * outW, y: dxp + i * inW, beta: 1)
         }
       }
     }
@@ -107,9 +106,7 @@ public func batchedMatVec(_ a: Variable, _ x: Variable, transposed: Bool = false
       } else {
         let lp = left.pointer, rp = right.pointer, dap = a.grad.pointer
         for i in 0..<r {
-          BLAS.gemm(m: m, n: n, k: 1, a: lp + i * m, lda: 1, transA: false,
-                    b: rp + i * n, ldb: n, transB: false,
-                    c: dap + i * m * n, ldc: n, alpha: 1, beta: 1)
+          BLAS.ger(m: m, n: n, x: lp + i * m, y: rp + i * n, a: dap + i * m * n, lda: n)
         }
       }
     }
