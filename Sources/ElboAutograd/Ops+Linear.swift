@@ -55,8 +55,8 @@ public func matmul(_ a: Variable, _ b: Variable) -> Variable {
 // Shapes: A [R, m, n] (one matrix per row of the batch, e.g. a Sylvester flow's amortised R) or
 // [m, n] (shared by every row); x [R, n] ([R, m] when transposed); y [R, m] ([R, n]).
 // The shared case is one gemm (y = x·Aᵀ, or x·A when transposed); the per-row case is R sgemv
-// calls forward (and R sgemv + R sger backward), because each row has its own matrix. (R sgemm
-// calls with one row each were ~3× slower: sgemm packs its operands on every call.)
+// calls forward (and R sgemv + R sger backward), because each row has its own matrix; level-2
+// BLAS, not one-row sgemm calls, which would pack their operands on every call.
 
 /// y_r = A_r x_r (or A_rᵀ x_r when `transposed`) for every row r.
 /// - Parameters:
