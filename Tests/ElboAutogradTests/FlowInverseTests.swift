@@ -126,7 +126,9 @@ final class FlowInverseTests: XCTestCase {
       let (uHat, s) = PlanarFlow.constrained(u: tape.constant(u), w: tape.constant(w))
       worstS = min(worstS, s.scalar)
       let wuHat = zip(w.array, uHat.value.array).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-      let norm = { (t: Tensor) in t.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
+      let norm = { (t: Tensor) in
+        t.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+      }
       let bound = 1e-6 * (1 + norm(u) * norm(w) + Swift.abs(rawWu))
       worstExcess = max(worstExcess, Swift.abs(wuHat - Double(s.scalar)) - bound)
     }

@@ -46,8 +46,9 @@ enum FlowGradients {
     // Step 2e-2 (not 5e-3): each row's logDet and z′ are Float values of size O(1–5), whose
     // rounding (~ulp/2h) would otherwise reach the atol of a tensor with small gradients (the
     // context weights); the central difference's truncation error stays ~1e-5 relative.
-    GradientCheck(relativeStep: 2e-2).assertWholeModel(name, values: store.flatValues, analytic: analytic,
-                                     tensors: tensors, file: file, line: line) {
+    GradientCheck(relativeStep: 2e-2).assertWholeModel(name, values: store.flatValues,
+                                                       analytic: analytic, tensors: tensors,
+                                                       file: file, line: line) {
       let t = Tape(recording: false)
       let (y, ld) = f(t)
       let c = weights(y.count)
@@ -55,10 +56,5 @@ enum FlowGradients {
       for (i, v) in y.value.array.enumerated() { total += c[i] * Double(v) }
       return total
     }
-  }
-
-  /// The autodiff Jacobian of one row's step, J[i][j] = ∂z′_i/∂z_j, for every row.
-  static func jacobians(_ z: Tensor, _ f: @escaping FlowCheck.Function) -> [[[Double]]] {
-    FlowCheck.jacobians(z, f)
   }
 }

@@ -14,8 +14,8 @@
 //   planar, radial, sylvester-h/-t   step k reads its own column range, laid out step after step
 //                                    (K × the step's width), so the encoder's last layer simply
 //                                    grows by that width;
-//   iaf                              every step reads the SAME columns [offset, offset + iafContext)
-//                                    — the encoder's h — through its own context weights, so the
+//   iaf                              every step reads the SAME columns
+//                                    [offset, offset + iafContext) — the encoder's h — through its own context weights, so the
 //                                    width is iafContext whatever K is.
 
 /// The kinds of flow a chain can be made of (the values of `--flow`).

@@ -94,7 +94,8 @@ public struct SylvesterFlow: Flow {
   }
 
   private static func validate(dimension l: Int, columns m: Int, _ q: Orthogonal) {
-    precondition(l >= 1 && m >= 1 && m <= l, "SylvesterFlow: need 1 ≤ M ≤ L, got M = \(m), L = \(l)")
+    precondition(l >= 1 && m >= 1 && m <= l,
+                 "SylvesterFlow: need 1 ≤ M ≤ L, got M = \(m), L = \(l)")
     switch q {
     case let .householder(n):
       precondition(n >= 1, "SylvesterFlow: H-SNF needs ≥ 1 Householder reflection, got \(n)")
