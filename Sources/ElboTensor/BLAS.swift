@@ -31,6 +31,25 @@ public enum BLAS {
                 a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
 
+  /// y = alpha · op(A) · x + beta · y, A row-major [m × n] (op(A) = Aᵀ when `transA`), unit
+  /// strides. One matrix–vector product: much cheaper than an sgemm with one row, which packs A.
+  @inlinable
+  public static func gemv(m: Int, n: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool,
+                          x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                          alpha: Float = 1, beta: Float) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a,
+                Int32(lda), x, 1, beta, y, 1)
+  }
+
+  /// A += alpha · x · yᵀ (a rank-one update), A row-major [m × n], x [m], y [n].
+  @inlinable
+  public static func ger(m: Int, n: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>,
+                         a: UnsafeMutablePointer<Float>, lda: Int, alpha: Float = 1) {
+    if m == 0 || n == 0 { return }
+    cblas_sger(CblasRowMajor, Int32(m), Int32(n), alpha, x, 1, y, 1, a, Int32(lda))
+  }
+
   /// Number of threads OpenBLAS uses for each call.
   public static var threads: Int {
     get { Int(openblas_get_num_threads()) }

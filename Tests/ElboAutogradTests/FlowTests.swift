@@ -123,7 +123,10 @@ final class FlowTests: XCTestCase {
     XCTAssertEqual(y.value.array, z.value.array)
     XCTAssertEqual(logDet.value.array, [Float](repeating: 0, count: rows))
     XCTAssertNotNil(FlowChain([]).inverse(z, context: nil))
-    XCTAssertNil(FlowChain([planar(3).1]).inverse(z, context: nil), "planar has no inverse")
+    // One step without an inverse makes the chain's inverse nil.
+    let opaque = ClosureFlow { z, _ in (z, z.tape.constant(Tensor(zeros: [z.value.rows]))) }
+    XCTAssertNil(FlowChain([planar(3).1, opaque]).inverse(z, context: nil))
+    XCTAssertNotNil(FlowChain([planar(3).1]).inverse(z, context: nil))
   }
 
   // MARK: - (b) gradients w.r.t. z and every parameter
@@ -312,20 +315,102 @@ private struct ClosureFlow: Flow {
 final class FlowFamilyTests: XCTestCase {
   func testAmortisedChainReadsExactlyItsContextWidth() {
     var rng = TestRandom(seed: 31)
-    for kind in [FlowKind.planar, .radial] {
-      let spec = FlowChainSpec(kind: kind, length: 3, parameters: .amortised)
+    for kind in FlowKind.allCases {
+      var spec = FlowChainSpec(kind: kind, length: 3, parameters: .amortised)
+      spec.iafHidden = 8
+      spec.iafContext = 5
+      spec.sylvesterReflections = 2
       let l = 4, width = spec.contextWidth(dimension: l)
-      let chain = spec.makeChain(store: ParameterStore(), name: "f", dimension: l,
-                                 contextOffset: 1)
-      let context = rng.tensor([2, 1 + width], -1, 1)
+      let store = ParameterStore()
+      let chain = spec.makeChain(store: store, name: "f", dimension: l, contextOffset: 1)
+      store.allocate(seed: 2)
+      let context = rng.tensor([2, 1 + width + 1], -1, 1)
       let z = rng.tensor([2, l], -1, 1)
-      // Every column of the context's range moves the output; the column before it does not.
+      // Every column of the context's range moves the output; the columns around it do not.
       let tape = Tape()
       let g = Tensor(zeros: context.shape)
       let (y, ld) = chain(tape.constant(z), context: tape.parameter(context, grad: g))
       tape.backward(y.sum() + ld.sum())
-      let used = (0..<(1 + width)).map { c in (0..<2).contains { g[$0 * (1 + width) + c] != 0 } }
-      XCTAssertEqual(used, [false] + Array(repeating: true, count: width), "\(kind)")
+      let used = (0..<(2 + width)).map { c in (0..<2).contains { g[$0 * (2 + width) + c] != 0 } }
+      var expected = Array(repeating: true, count: width)
+      switch kind {
+      case .iaf:
+        XCTAssertEqual(width, spec.iafContext, "IAF reads the encoder's h, whatever K is")
+      case .sylvesterH, .sylvesterT:
+        // Documented: F's diagonal is unused (the diagonals of R, R̃ have their own columns).
+        let step = SylvesterFlow.contextWidth(
+          dimension: l, columns: l,
+          orthogonal: kind == .sylvesterH ? .householder(reflections: 2) : .identity)
+        XCTAssertEqual(width, 3 * step)
+        for k in 0..<3 { for i in 0..<l { expected[k * step + i * l + i] = false } }
+      case .planar, .radial: break
+      }
+      XCTAssertEqual(used, [false] + expected + [false], "\(kind)")
+    }
+  }
+
+  func testEveryKindAnnouncesItsWidth() {
+    let l = 6
+    var spec = FlowChainSpec(kind: .planar, length: 2)
+    XCTAssertEqual(spec.contextWidth(dimension: l), 2 * (2 * l + 1))
+    spec.kind = .radial
+    XCTAssertEqual(spec.contextWidth(dimension: l), 2 * (l + 2))
+    spec.kind = .iaf
+    XCTAssertEqual(spec.contextWidth(dimension: l), spec.iafContext)
+    spec.kind = .sylvesterH
+    spec.sylvesterColumns = 4
+    XCTAssertEqual(spec.contextWidth(dimension: l), 2 * (16 + 12 + spec.sylvesterReflections * l))
+    spec.kind = .sylvesterT
+    spec.sylvesterColumns = 0
+    XCTAssertEqual(spec.contextWidth(dimension: l), 2 * (36 + 18))
+    spec.parameters = .global
+    XCTAssertEqual(spec.contextWidth(dimension: l), 0)
+  }
+
+  func testSpecsWrittenBeforeTheNewFieldsStillDecode() throws {
+    let old = #"{"kind":"sylvester-h","length":2,"parameters":"global","iafHidden":64,"#
+      + #""iafContext":32,"sylvesterColumns":3}"#
+    let spec = try JSONDecoder().decode(FlowChainSpec.self, from: Data(old.utf8))
+    XCTAssertEqual(spec.kind, .sylvesterH)
+    XCTAssertEqual(spec.iafHidden, 64)
+    XCTAssertEqual(spec.sylvesterColumns, 3)
+    XCTAssertEqual(spec.sylvesterReflections, FlowChainSpec().sylvesterReflections)
+    XCTAssertEqual(spec.iafHiddenLayers, 1)
+    XCTAssertEqual(spec.iafActivation, .elu)
+    let back = try JSONDecoder().decode(FlowChainSpec.self,
+                                        from: try JSONEncoder().encode(spec))
+    XCTAssertEqual(back, spec)
+  }
+
+  func testValidateNamesTheBadField() {
+    var spec = FlowChainSpec(kind: .sylvesterT, length: 2)
+    spec.sylvesterColumns = 3
+    XCTAssertThrowsError(try spec.validate(dimension: 5)) { error in
+      XCTAssertTrue("\(error)".contains("sylvesterColumns"), "\(error)")
+    }
+    XCTAssertNoThrow(try spec.validate(dimension: 3))
+    spec.kind = .iaf
+    XCTAssertThrowsError(try spec.validate(dimension: 1))
+    spec.iafHiddenLayers = 3
+    XCTAssertThrowsError(try spec.validate())
+  }
+
+  func testGlobalChainsOfEveryKindDeclareTheirParameters() {
+    let l = 3
+    for kind in FlowKind.allCases {
+      var spec = FlowChainSpec(kind: kind, length: 2, parameters: .global)
+      spec.iafHidden = 4
+      spec.sylvesterReflections = 2
+      let store = ParameterStore()
+      let chain = spec.makeChain(store: store, name: "g", dimension: l)
+      store.allocate(seed: 1)
+      XCTAssertEqual(spec.contextWidth(dimension: l), 0)
+      XCTAssertEqual(Set(store.specs.map { $0.name.split(separator: ".")[1] }), ["0", "1"],
+                     "\(kind): parameters of both steps")
+      let tape = Tape(recording: false)
+      let (y, ld) = chain(tape.constant(Tensor(zeros: [2, l])))
+      XCTAssertEqual(y.shape, [2, l])
+      XCTAssertTrue(ld.value.array.allSatisfy(\.isFinite), "\(kind)")
     }
   }
 

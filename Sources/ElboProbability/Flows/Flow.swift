@@ -22,7 +22,10 @@ public protocol Flow {
   /// - Returns: z′ [R, L] and logDet [R].
   func forward(_ z: Variable, context: Variable?) -> (z: Variable, logDet: Variable)
 
-  /// z = f⁻¹(z′) where it exists in closed form; nil otherwise (the default).
+  /// z = f⁻¹(z′), or nil where the flow has none (the default). Each flow documents how it
+  /// inverts: in closed form (radial), exactly by L network passes on the tape (IAF), or by
+  /// scalar monotone root-finds in Double (planar, Sylvester) — those return constants, with no
+  /// gradient.
   func inverse(_ z: Variable, context: Variable?) -> Variable?
 }
 
@@ -56,7 +59,7 @@ public struct FlowChain: Flow {
     return (x, logDet ?? z.tape.constant(Tensor(zeros: [z.value.rows])))
   }
 
-  /// f₁⁻¹ ∘ … ∘ f_K⁻¹, or nil if any step has no closed-form inverse.
+  /// f₁⁻¹ ∘ … ∘ f_K⁻¹, or nil if any step has no inverse.
   public func inverse(_ z: Variable, context: Variable?) -> Variable? {
     var x = z
     for step in steps.reversed() {

@@ -8,7 +8,11 @@
 // so that wᵀû = m(wᵀu) > −1 for any u. Then 1 + ûᵀψ = 1 + h′·wᵀû ≥ 1 − h′ ≥ 0 (h′ ∈ (0, 1]),
 // the determinant never changes sign. w = 0 is excluded (‖w‖² divides).
 //
-// Inverse: no closed form (it needs a scalar root-find along w), so `inverse` is nil.
+// Inverse (numerical, not closed form): with a = wᵀz + b, the component of z′ along w obeys
+//   wᵀz′ + b = a + wᵀû tanh(a),
+// strictly increasing in a because wᵀû > −1 (its slope is 1 + wᵀû h′(a) > 0), so a is the one
+// root of a scalar equation (`solveTanhShift`: Newton with a bisection safeguard, in Double), and
+// then z = z′ − û tanh(a). The result is a constant: it carries no gradient.
 //
 // Composed from tape ops (sum over the last axis, tanh, softplus, abs, log); every parameter
 // shape works for both variants: global u, w [L], b [1] broadcast over the rows, amortised
@@ -79,15 +83,61 @@ public struct PlanarFlow: Flow {
     }
   }
 
+  /// z = f⁻¹(z′) by the scalar root-find along w (see the file comment); off the tape, so the
+  /// result has no gradient. z′ [R, L] → z [R, L].
+  public func inverse(_ z: Variable, context: Variable?) -> Variable? {
+    let l = dimension, rows = z.value.rows
+    precondition(z.value.cols == l, "PlanarFlow.inverse: z \(z.shape), dimension \(l)")
+    let local = Tape(recording: false)
+    let (u, w, b): (Variable, Variable, Variable)
+    switch parameters {
+    case let .global(store, ui, wi, bi):
+      (u, w, b) = (local.constant(store.value(ui)), local.constant(store.value(wi)),
+                   local.constant(store.value(bi)))
+    case let .amortised(offset):
+      guard let c = context else {
+        preconditionFailure("PlanarFlow (amortised).inverse needs the context")
+      }
+      let cv = local.constant(c.value)
+      (u, w, b) = (cv.columns(offset..<offset + l), cv.columns(offset + l..<offset + 2 * l),
+                   cv.columns(offset + 2 * l..<offset + 2 * l + 1))
+    }
+    // The same û the forward uses (same Float ops), then one scalar solve per row in Double.
+    let (uHatV, sV) = Self.constrained(u: u, w: w)
+    let uHat = uHatV.value.array, sv = sV.value.array
+    let wv = w.value.array, bv = b.value.array
+    let perRow = wv.count == rows * l    // amortised: one (u, w, b) per row
+    let zp = z.value.array
+    var out = [Float](repeating: 0, count: rows * l)
+    for r in 0..<rows {
+      let pw = perRow ? r * l : 0, pb = perRow ? r : 0
+      var wz = Double(bv[pb])
+      for i in 0..<l { wz += Double(wv[pw + i]) * Double(zp[r * l + i]) }
+      let s = Double(sv[pb])                                         // wᵀû as the forward has it
+      let a = solveTanhShift(target: wz, rho: s, kappa: 1, shift: 0)   // wᵀz′ + b = a + s·tanh a
+      let t = _tanh(a)
+      for i in 0..<l { out[r * l + i] = Float(Double(zp[r * l + i]) - Double(uHat[pw + i]) * t) }
+    }
+    return z.tape.constant(Tensor(out, shape: z.shape))
+  }
+
   // MARK: - Forward (shared by both variants)
 
   /// û = u + (m(wᵀu) − wᵀu) w/‖w‖², m(x) = −1 + softplus(x): guarantees wᵀû = m(wᵀu) > −1.
   /// u, w: [L] or [R, L] → [L] or [R, L].
   public static func constrainedU(u: Variable, w: Variable) -> Variable {
+    constrained(u: u, w: w).uHat
+  }
+
+  /// û and wᵀû = m(wᵀu) = −1 + softplus(wᵀu), the latter taken from the formula rather than
+  /// summed from û: the sum cancels wᵀu against −wᵀu and loses ~ε‖u‖‖w‖ in Float (0.02 at
+  /// ‖u‖‖w‖ ~ 1e5), which could push it below −1; the formula is ≥ −1 in Float too.
+  /// u, w: [L] or [R, L] → û [L] or [R, L], wᵀû [1] or [R, 1].
+  public static func constrained(u: Variable, w: Variable) -> (uHat: Variable, wuHat: Variable) {
     let wu = (w * u).sum(axis: -1, keepDims: true)       // wᵀu [1] or [R, 1]
     let ww = w.square().sum(axis: -1, keepDims: true)    // ‖w‖²
     let m = wu.softplus() - 1                            // m(wᵀu)
-    return u + (m - wu) * w / ww
+    return (u + (m - wu) * w / ww, m)
   }
 
   /// f(z) = z + û tanh(wᵀz + b) and log|1 + (1 − tanh²(wᵀz + b)) wᵀû| per row.
@@ -95,12 +145,11 @@ public struct PlanarFlow: Flow {
   /// - Returns: z′ [R, L] and logDet [R].
   public static func transform(_ z: Variable, u: Variable, w: Variable, b: Variable)
     -> (z: Variable, logDet: Variable) {
-    let uHat = constrainedU(u: u, w: w)                   // [L] or [R, L]
+    let (uHat, s) = constrained(u: u, w: w)               // û [L] or [R, L], wᵀû [1] or [R, 1]
     let a = (z * w).sum(axis: -1, keepDims: true) + b     // wᵀz + b [R, 1]
     let t = a.tanh()                                      // h(a) [R, 1]
     let zNew = z + uHat * t                               // [R, L]
     // ûᵀψ = h′(a)·wᵀû with h′ = 1 − tanh²: a scalar per row, no [R, L] ψ needed.
-    let s = (w * uHat).sum(axis: -1, keepDims: true)      // wᵀû [1] or [R, 1]
     let hPrime = t.square().affine(scale: -1, shift: 1)   // [R, 1]
     let det = (hPrime * s) + 1                            // 1 + ûᵀψ [R, 1]
     return (zNew, det.abs().log().reshaped([z.value.rows]))
