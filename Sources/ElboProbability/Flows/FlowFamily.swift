@@ -25,12 +25,6 @@ public enum FlowKind: String, Codable, CaseIterable, Sendable {
   case sylvesterT = "sylvester-t"
 }
 
-extension FlowKind {
-  /// The kinds `FlowChainSpec.makeChain` builds today (it stops the process on the others), so
-  /// that a command can refuse the rest with one line; a kind joins when its flow is built.
-  public static let built: Set<FlowKind> = [.planar, .radial]
-}
-
 /// Where a chain's parameters come from (see the file comment).
 public enum FlowParameterSource: String, Codable, CaseIterable, Sendable {
   case global, amortised
