@@ -1,6 +1,7 @@
 // swift-tools-version:5.9
 // Elbo — distributed data-parallel trainer for variational models.
 // Targets follow the layers of DESIGN.md; dependencies point one way (down).
+import Foundation
 import PackageDescription
 
 // No unsafeFlags anywhere: SwiftPM refuses them in a package taken as a versioned dependency, and
@@ -98,3 +99,13 @@ let package = Package(
     .testTarget(name: "ElboReportTests", dependencies: ["ElboTestSupport", "ElboReport", "CZlib"]),
   ]
 )
+
+// The libFuzzer harnesses (Sources/ElboFuzz) exist only in launch/fuzz's build: they have no
+// `main` of their own (libFuzzer supplies it under -sanitize=fuzzer), so an ordinary build must
+// not see them.
+if ProcessInfo.processInfo.environment["ELBO_FUZZ"] == "1" {
+  package.targets.append(
+    .executableTarget(name: "elbo-fuzz", dependencies: ["ElboData", "ElboTrain", "ElboCheckpoint",
+                                                        "ElboExperiments"],
+                      path: "Sources/ElboFuzz"))
+}

@@ -63,6 +63,27 @@ public struct CheckpointStore {
 
   // MARK: Saving
 
+  /// The data a checkpoint holds, in bytes (HDF5's metadata comes on top: a few kB).
+  static func estimatedBytes(_ state: CheckpointState) -> Int {
+    state.tensors.reduce(0) { $0 + 4 * $1.data.count } + state.configJSON.utf8.count
+      + 64 * 1024
+  }
+
+  /// "no space left on the device (…)" when the file system holding the directory has less free space
+  /// than `bytes`, else nil. The last good checkpoint and `latest` are named, since they are
+  /// what the user still has.
+  func noSpaceMessage(bytes: Int) -> String? {
+    var fs = statvfs()
+    guard statvfs(directory, &fs) == 0 else { return nil }
+    let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+    guard free < bytes else { return nil }
+    let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
+    let kept = latestPath().map { "; latest still names \(($0 as NSString).lastPathComponent)" }
+      ?? ""
+    return "no space left on the device (\(mb(free)) free, a checkpoint needs "
+      + "about \(mb(bytes))); nothing was committed\(kept)"
+  }
+
   /// Writes `state` as a new checkpoint and points `latest` at it; returns the file's path.
   ///
   /// Collective: every rank must call it with the same state (see ``CheckpointState/rngState``
@@ -80,7 +101,8 @@ public struct CheckpointStore {
     }
 
     var plan = ""
-    if comm.isRoot { plan = prepare(step: state.step) }
+    let bytes = CheckpointStore.estimatedBytes(state)
+    if comm.isRoot { plan = prepare(step: state.step, bytes: bytes) }
     plan = try comm.broadcast(string: plan, name: "checkpoint prepare")
     let fields = plan.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
     guard fields.count == 3, fields[0] == "OK" else {
@@ -109,6 +131,10 @@ public struct CheckpointStore {
     if try comm.allreduceLogicalOr(failure != nil, name: "checkpoint write") {
       if comm.isRoot { unlink(tmpPath) }
       try comm.barrier(name: "checkpoint cleanup")
+      // The usual cause is a full disk; HDF5 reports only "cannot write", so say it plainly.
+      if let full = noSpaceMessage(bytes: bytes) {
+        throw CheckpointError(path: tmpPath, message: full + "; the temporary file was removed")
+      }
       throw failure ?? CheckpointError(path: tmpPath, message: "another rank failed to write "
         + "its part of the checkpoint; nothing was committed")
     }
@@ -126,14 +152,16 @@ public struct CheckpointStore {
     return finalPath
   }
 
-  /// Rank 0: make the directory, choose the temporary name and the creation time.
-  private func prepare(step: Int64) -> String {
+  /// Rank 0: make the directory, check there is room, choose the temporary name and the
+  /// creation time.
+  private func prepare(step: Int64, bytes: Int) -> String {
     do {
       try FileManager.default.createDirectory(atPath: directory,
                                               withIntermediateDirectories: true)
     } catch {
       return "ERR\tcannot create the checkpoint directory (\(error.localizedDescription))"
     }
+    if let full = noSpaceMessage(bytes: bytes) { return "ERR\t\(full)" }
     let f = ISO8601DateFormatter()
     f.timeZone = TimeZone(identifier: "UTC")
     return "OK\t\(CheckpointNames.temporary(step: step))\t\(f.string(from: Date()))"

@@ -65,7 +65,9 @@ public struct RunConfig<Config: ExperimentConfig>: Equatable {
   public mutating func apply(text: String, source: String, strict: Bool = true) throws {
     let parsed: Any?
     do {
-      parsed = try Yams.load(yaml: text)
+      parsed = try Yams.compose(yaml: text).map { try Self.plainValue($0, source: source) }
+    } catch let e as ElboError {
+      throw e
     } catch {
       throw ElboError("\(source): not valid YAML or JSON (\(error))")
     }
@@ -74,6 +76,39 @@ public struct RunConfig<Config: ExperimentConfig>: Equatable {
       throw ElboError("\(source): must be a mapping of option names to values")
     }
     try apply(object, source: source, strict: strict)
+  }
+
+  /// A composed YAML node as plain values ([String: Any], [Any], scalars), the shape of JSON.
+  ///
+  /// Written here instead of `Yams.load`: that traps on a mapping key that is not a scalar
+  /// (found by launch/fuzz), and expands aliases without bound. Here keys must be scalars, and
+  /// a document may hold at most `maxNodes` nodes once aliases are expanded.
+  static func plainValue(_ root: Node, source: String, maxNodes: Int = 100_000) throws -> Any {
+    var nodes = 0
+    func convert(_ node: Node, _ path: String) throws -> Any {
+      nodes += 1
+      if nodes > maxNodes {
+        throw ElboError("\(source): more than \(maxNodes) values (a config is a small mapping)")
+      }
+      switch node {
+      case .scalar:
+        return node.any
+      case .sequence(let items):
+        return try items.enumerated().map { try convert($1, "\(path)[\($0)]") }
+      case .mapping(let pairs):
+        var object: [String: Any] = [:]
+        for (key, value) in pairs {
+          guard case .scalar = key, let name = key.string else {
+            throw ElboError("\(source): \(path.isEmpty ? "a key" : "a key under \(path)") is "
+              + "not a plain name")
+          }
+          let sub = path.isEmpty ? name : "\(path).\(name)"
+          object[name] = try convert(value, sub)
+        }
+        return object
+      }
+    }
+    return try convert(root, "")
   }
 
   /// Applies `overlay`'s keys over this config (see ``apply(file:strict:)``).

@@ -20,6 +20,29 @@ final class BadInputTests: XCTestCase {
     }
   }
 
+  /// Every input launch/fuzz has found (Tests/FuzzCorpus/regressions): one line, never a trap.
+  func testInputsTheFuzzersFound() throws {
+    var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    for _ in 0..<2 { dir.deleteLastPathComponent() }
+    let regressions = dir.path + "/Tests/FuzzCorpus/regressions"
+    let files = try FileManager.default.contentsOfDirectory(atPath: regressions).sorted()
+    XCTAssertFalse(files.isEmpty)
+    let out = scratchDirectory("fuzzfound")
+    for name in files {
+      let path = regressions + "/" + name
+      switch (name as NSString).pathExtension {
+      case "yaml", "json":
+        try expectOneLineError(["train", "vae", "--config", path, "--out", out + "/" + name],
+                               mentions: [path])
+      case "h5":
+        try expectOneLineError(["inspect", path], mentions: [path])
+        try expectOneLineError(["eval", path], mentions: [path])
+      default:
+        XCTFail("\(name): no reader for this kind of file in the regression test")
+      }
+    }
+  }
+
   func testNonPositiveNumbers() throws {
     let out = scratchDirectory("flags")
     try expectOneLineError(["train", "vae", "--batch-size", "0", "--out", out + "/a"],
