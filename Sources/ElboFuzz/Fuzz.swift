@@ -37,7 +37,7 @@ nonisolated(unsafe) let scratch: String = {
 
 func write(_ bytes: UnsafeBufferPointer<UInt8>, suffix: String) -> String {
   let path = scratch + suffix
-  FileManager.default.createFile(atPath: path, contents: Data(buffer: bytes))
+  _ = FileManager.default.createFile(atPath: path, contents: Data(buffer: bytes))
   return path
 }
 
