@@ -10,8 +10,13 @@
 //              van den Berg et al. (2018) — while IAF keeps its MADE weights in the store and
 //              reads the encoder's h as a context input (Kingma et al. 2016, §4).
 //
-// `contextWidth(dimension:)` is how many encoder outputs the chain reads; step k reads its own
-// column range, laid out step after step, so the encoder's last layer simply grows by that width.
+// `contextWidth(dimension:)` is how many encoder outputs the chain reads. Layout per kind:
+//   planar, radial, sylvester-h/-t   step k reads its own column range, laid out step after step
+//                                    (K × the step's width), so the encoder's last layer simply
+//                                    grows by that width;
+//   iaf                              every step reads the SAME columns [offset, offset + iafContext)
+//                                    — the encoder's h — through its own context weights, so the
+//                                    width is iafContext whatever K is.
 
 /// The kinds of flow a chain can be made of (the values of `--flow`).
 public enum FlowKind: String, Codable, CaseIterable, Sendable {
@@ -31,19 +36,59 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
   /// K; 0 is no flow (the chain is the identity).
   public var length = 0
   public var parameters: FlowParameterSource = .amortised
-  /// IAF: hidden units of each step's MADE (one hidden layer block; Kingma et al. use 2 × 320
-  /// on MNIST), and the width of the context h it reads (amortised only).
+  /// IAF: hidden units of each step's MADE (Kingma et al. and van den Berg et al.'s reference
+  /// code use 320), and the width of the context h it reads (amortised only).
   public var iafHidden = 320
   public var iafContext = 320
-  /// Sylvester: M, the number of orthogonal columns (H-SNF: Householder reflections per step;
-  /// T-SNF: M = L with a permutation). 0 means "the latent dimension".
+  /// IAF: hidden layers per step's MADE, 1 or 2 (the reference code uses 2).
+  public var iafHiddenLayers = 1
+  /// IAF: the hidden activation (ELU, as the reference code).
+  public var iafActivation: Activation = .elu
+  /// IAF: added to s before the sigmoid, so σ starts near 1 (Kingma et al. suggest +1 to +2).
+  public var iafForgetBias: Float = 1
+  /// Sylvester: M, the number of orthonormal columns of Q (H-SNF: M ≤ L; T-SNF: M = L). 0 means
+  /// "the latent dimension".
   public var sylvesterColumns = 0
+  /// H-SNF: Householder reflections per step (van den Berg et al.'s default is 8).
+  public var sylvesterReflections = 8
 
   public init(kind: FlowKind = .planar, length: Int = 0,
               parameters: FlowParameterSource = .amortised) {
     self.kind = kind
     self.length = length
     self.parameters = parameters
+  }
+
+  // Decoding: every field is optional and defaults as above, so configs written before a field
+  // existed still decode.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func get<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+      if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+    }
+    try get(.kind, &kind); try get(.length, &length); try get(.parameters, &parameters)
+    try get(.iafHidden, &iafHidden); try get(.iafContext, &iafContext)
+    try get(.iafHiddenLayers, &iafHiddenLayers); try get(.iafActivation, &iafActivation)
+    try get(.iafForgetBias, &iafForgetBias)
+    try get(.sylvesterColumns, &sylvesterColumns)
+    try get(.sylvesterReflections, &sylvesterReflections)
+  }
+
+  /// `validate()` plus the checks that need the latent dimension L.
+  public func validate(dimension l: Int) throws {
+    try validate()
+    guard length > 0 else { return }
+    switch kind {
+    case .iaf where l < 2:
+      throw FlowSpecError("iaf needs a latent dimension ≥ 2, got \(l)")
+    case .sylvesterH where sylvesterColumns > l:
+      throw FlowSpecError("sylvesterColumns must be ≤ the latent dimension \(l), got "
+                            + "\(sylvesterColumns)")
+    case .sylvesterT where sylvesterColumns != 0 && sylvesterColumns != l:
+      throw FlowSpecError("sylvester-t uses M = the latent dimension \(l); set sylvesterColumns "
+                            + "to 0 or \(l), got \(sylvesterColumns)")
+    default: return
+    }
   }
 
   /// Throws a one-line description of the first invalid field.
@@ -54,6 +99,27 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
     if sylvesterColumns < 0 {
       throw FlowSpecError("sylvesterColumns must be ≥ 0, got \(sylvesterColumns)")
     }
+    if !(1...2).contains(iafHiddenLayers) {
+      throw FlowSpecError("iafHiddenLayers must be 1 or 2, got \(iafHiddenLayers)")
+    }
+    if kind == .sylvesterH && sylvesterReflections < 1 {
+      throw FlowSpecError("sylvesterReflections must be ≥ 1, got \(sylvesterReflections)")
+    }
+    if !iafForgetBias.isFinite {
+      throw FlowSpecError("iafForgetBias must be finite, got \(iafForgetBias)")
+    }
+  }
+
+  /// Sylvester: M and how step k makes Q (T-SNF alternates I and the reversal, starting with I).
+  private func sylvesterShape(_ l: Int, step k: Int)
+    -> (columns: Int, orthogonal: SylvesterFlow.Orthogonal) {
+    switch kind {
+    case .sylvesterH:
+      return (sylvesterColumns == 0 ? l : sylvesterColumns,
+              .householder(reflections: sylvesterReflections))
+    default:
+      return (l, k % 2 == 0 ? .identity : .reversal)
+    }
   }
 
   /// Context columns the chain reads from the encoder, for latent dimension L (0 when global or
@@ -63,14 +129,17 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
     switch kind {
     case .planar: return length * PlanarFlow.contextWidth(l)
     case .radial: return length * RadialFlow.contextWidth(l)
-    case .iaf, .sylvesterH, .sylvesterT:
-      preconditionFailure("FlowChainSpec: \(kind.rawValue) is not built yet")
+    case .iaf: return iafContext
+    case .sylvesterH, .sylvesterT:
+      let (m, q) = sylvesterShape(l, step: 0)   // the width does not depend on Q's alternation
+      return length * SylvesterFlow.contextWidth(dimension: l, columns: m, orthogonal: q)
     }
   }
 
-  /// The chain f_K ∘ … ∘ f₁ on latent dimension L. Global parameters are declared in `store` as
-  /// `<name>.<k>.…` (call before `store.allocate`); amortised steps read their column ranges of
-  /// the context, starting at `contextOffset`.
+  /// The chain f_K ∘ … ∘ f₁ on latent dimension L. Global parameters — and IAF's MADE weights
+  /// in both variants — are declared in `store` as `<name>.<k>.…` (call before
+  /// `store.allocate`); amortised steps read their column ranges of the context, starting at
+  /// `contextOffset`. Call `validate(dimension:)` first: an invalid spec traps here.
   public func makeChain(store: ParameterStore, name: String, dimension l: Int,
                         contextOffset: Int = 0) -> FlowChain {
     var steps: [any Flow] = []
@@ -87,8 +156,24 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
       case (.radial, .amortised):
         steps.append(RadialFlow(amortisedDimension: l, contextOffset: offset))
         offset += RadialFlow.contextWidth(l)
-      case (.iaf, _), (.sylvesterH, _), (.sylvesterT, _):
-        preconditionFailure("FlowChainSpec: \(kind.rawValue) is not built yet")
+      case (.iaf, _):
+        // Odd steps reverse the ordering; every step reads the same context columns.
+        steps.append(InverseAutoregressiveFlow(
+          store, "\(name).\(k)", dimension: l,
+          hidden: Array(repeating: iafHidden, count: iafHiddenLayers),
+          contextColumns: parameters == .amortised ? contextOffset..<contextOffset + iafContext
+                                                   : nil,
+          reversed: k % 2 == 1, maskIndex: k, activation: iafActivation,
+          forgetBias: iafForgetBias))
+      case (.sylvesterH, .global), (.sylvesterT, .global):
+        let (m, q) = sylvesterShape(l, step: k)
+        steps.append(SylvesterFlow(store, "\(name).\(k)", dimension: l, columns: m,
+                                   orthogonal: q))
+      case (.sylvesterH, .amortised), (.sylvesterT, .amortised):
+        let (m, q) = sylvesterShape(l, step: k)
+        steps.append(SylvesterFlow(amortisedDimension: l, columns: m, orthogonal: q,
+                                   contextOffset: offset))
+        offset += SylvesterFlow.contextWidth(dimension: l, columns: m, orthogonal: q)
       }
     }
     return FlowChain(steps)

@@ -8,7 +8,11 @@
 // so that wᵀû = m(wᵀu) > −1 for any u. Then 1 + ûᵀψ = 1 + h′·wᵀû ≥ 1 − h′ ≥ 0 (h′ ∈ (0, 1]),
 // the determinant never changes sign. w = 0 is excluded (‖w‖² divides).
 //
-// Inverse: no closed form (it needs a scalar root-find along w), so `inverse` is nil.
+// Inverse (numerical, not closed form): with a = wᵀz + b, the component of z′ along w obeys
+//   wᵀz′ + b = a + wᵀû tanh(a),
+// strictly increasing in a because wᵀû > −1 (its slope is 1 + wᵀû h′(a) > 0), so a is the one
+// root of a scalar equation (`solveTanhShift`: Newton with a bisection safeguard, in Double), and
+// then z = z′ − û tanh(a). The result is a constant: it carries no gradient.
 //
 // Composed from tape ops (sum over the last axis, tanh, softplus, abs, log); every parameter
 // shape works for both variants: global u, w [L], b [1] broadcast over the rows, amortised
@@ -77,6 +81,45 @@ public struct PlanarFlow: Flow {
                             w: c.columns(offset + l..<offset + 2 * l),
                             b: c.columns(offset + 2 * l..<offset + 2 * l + 1))
     }
+  }
+
+  /// z = f⁻¹(z′) by the scalar root-find along w (see the file comment); off the tape, so the
+  /// result has no gradient. z′ [R, L] → z [R, L].
+  public func inverse(_ z: Variable, context: Variable?) -> Variable? {
+    let l = dimension, rows = z.value.rows
+    precondition(z.value.cols == l, "PlanarFlow.inverse: z \(z.shape), dimension \(l)")
+    let local = Tape(recording: false)
+    let (u, w, b): (Variable, Variable, Variable)
+    switch parameters {
+    case let .global(store, ui, wi, bi):
+      (u, w, b) = (local.constant(store.value(ui)), local.constant(store.value(wi)),
+                   local.constant(store.value(bi)))
+    case let .amortised(offset):
+      guard let c = context else {
+        preconditionFailure("PlanarFlow (amortised).inverse needs the context")
+      }
+      let cv = local.constant(c.value)
+      (u, w, b) = (cv.columns(offset..<offset + l), cv.columns(offset + l..<offset + 2 * l),
+                   cv.columns(offset + 2 * l..<offset + 2 * l + 1))
+    }
+    // The same û the forward uses (same Float ops), then one scalar solve per row in Double.
+    let uHat = Self.constrainedU(u: u, w: w).value.array
+    let wv = w.value.array, bv = b.value.array
+    let perRow = wv.count == rows * l    // amortised: one (u, w, b) per row
+    let zp = z.value.array
+    var out = [Float](repeating: 0, count: rows * l)
+    for r in 0..<rows {
+      let pw = perRow ? r * l : 0, pb = perRow ? r : 0
+      var wz = Double(bv[pb]), s = 0.0
+      for i in 0..<l {
+        wz += Double(wv[pw + i]) * Double(zp[r * l + i])
+        s += Double(wv[pw + i]) * Double(uHat[pw + i])
+      }
+      let a = solveTanhShift(target: wz, rho: s, kappa: 1, shift: 0)   // wᵀz′ + b = a + s·tanh a
+      let t = _tanh(a)
+      for i in 0..<l { out[r * l + i] = Float(Double(zp[r * l + i]) - Double(uHat[pw + i]) * t) }
+    }
+    return z.tape.constant(Tensor(out, shape: z.shape))
   }
 
   // MARK: - Forward (shared by both variants)

@@ -8,7 +8,12 @@
 // so both hold for any raw values. Then 1 + βh = (α + β + r)/(α + r) > 0 for r > 0, and
 // 1 + βh + βh′r = 1 + βαh² ≥ 1 − α²h² > 0: both logs are of positive numbers.
 //
-// Inverse: the radius obeys a quadratic, r′ = r(1 + β/(α + r)); not implemented here (nil).
+// Inverse (closed form): z′ − z₀ = (1 + βh(r))(z − z₀), so z′ − z₀ is parallel to z − z₀ and the
+// radii obey r′ = r(1 + β/(α + r)), i.e. the quadratic
+//   r² + (α + β − r′) r − α r′ = 0,
+// whose roots multiply to −αr′ ≤ 0: exactly one is ≥ 0, r = (−p + √(p² + 4αr′))/2 with
+// p = α + β − r′ (computed as 2αr′/(p + √(p² + 4αr′)) when p > 0, which does not cancel). Then
+// z = z₀ + (z′ − z₀)/(1 + β/(α + r)). In Double, off the tape (the result carries no gradient).
 //
 // Composed from tape ops. r is a square root, whose backward is unbounded at r = 0 (z = z₀), a
 // measure-zero point. Shapes: d = z − z₀ [R, L]; r, h [R, 1]; α, β [1].
@@ -78,6 +83,55 @@ public struct RadialFlow: Flow {
                             alphaHat: c.columns(offset + l..<offset + l + 1),
                             betaHat: c.columns(offset + l + 1..<offset + l + 2))
     }
+  }
+
+  /// z = f⁻¹(z′) in closed form (the quadratic in the file comment), off the tape: the result
+  /// has no gradient. z′ [R, L] → z [R, L].
+  public func inverse(_ z: Variable, context: Variable?) -> Variable? {
+    let l = dimension, rows = z.value.rows
+    precondition(z.value.cols == l, "RadialFlow.inverse: z \(z.shape), dimension \(l)")
+    let local = Tape(recording: false)
+    let (center, alphaHat, betaHat): (Variable, Variable, Variable)
+    switch parameters {
+    case let .global(store, c, a, b):
+      (center, alphaHat, betaHat) = (local.constant(store.value(c)),
+                                     local.constant(store.value(a)),
+                                     local.constant(store.value(b)))
+    case let .amortised(offset):
+      guard let c = context else {
+        preconditionFailure("RadialFlow (amortised).inverse needs the context")
+      }
+      let cv = local.constant(c.value)
+      (center, alphaHat, betaHat) = (cv.columns(offset..<offset + l),
+                                     cv.columns(offset + l..<offset + l + 1),
+                                     cv.columns(offset + l + 1..<offset + l + 2))
+    }
+    // α and β exactly as the forward makes them (same Float ops).
+    let alphaV = alphaHat.softplus()
+    let av = alphaV.value.array, bv = (betaHat.softplus() - alphaV).value.array
+    let cv = center.value.array
+    let perRow = cv.count == rows * l
+    let zp = z.value.array
+    var out = [Float](repeating: 0, count: rows * l)
+    for row in 0..<rows {
+      let pc = perRow ? row * l : 0, pa = perRow ? row : 0
+      let alpha = Double(av[pa]), beta = Double(bv[pa])
+      var rr = 0.0                                         // r′² = ‖z′ − z₀‖²
+      for i in 0..<l {
+        let d = Double(zp[row * l + i]) - Double(cv[pc + i])
+        rr += d * d
+      }
+      let rPrime = _sqrt(rr)
+      let p = alpha + beta - rPrime
+      let root = _sqrt(p * p + 4 * alpha * rPrime)
+      let r = p > 0 ? 2 * alpha * rPrime / (p + root) : 0.5 * (root - p)
+      let scale = 1 / (1 + beta / (alpha + r))              // (z − z₀) = (z′ − z₀)·scale
+      for i in 0..<l {
+        let c = Double(cv[pc + i])
+        out[row * l + i] = Float(c + (Double(zp[row * l + i]) - c) * scale)
+      }
+    }
+    return z.tape.constant(Tensor(out, shape: z.shape))
   }
 
   // MARK: - Forward
