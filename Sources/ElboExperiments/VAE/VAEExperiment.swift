@@ -56,7 +56,7 @@ public final class VAEExperiment: BinaryImageExperiment {
       try positive(samples, "--k")
       try positive(inputs, "inputs")
       if klWarmup < 0 { throw ElboError("--kl-warmup must be ≥ 0 (got \(klWarmup))") }
-      do { try flow.validate() } catch let e as FlowSpecError {
+      do { try flow.validate(dimension: latent) } catch let e as FlowSpecError {
         throw ElboError("--flow: \(e.description)")
       }
     }
