@@ -12,9 +12,9 @@
 # steps). The evaluation dominates on Fashion-MNIST (10k test images × k rows through the flow
 # and decoder). About 20 min for MNIST-5k's 18 runs and 40 min for Fashion-MNIST's on 2 cores.
 #
-#   launch/reproduce flow-vae [--data "mnist-5k fashion-mnist"] [--seeds "0 1"] [--k 1000] [--rows "planar0 planar2 …"] [--epochs-mnist 20] [--epochs-fashion 1]
+#   launch/reproduce flow-vae [--data "mnist-5k fashion-mnist"] [--seeds "0 1"] [--k 1000] [--rows "planar0 planar2 …"] [--epochs-mnist 50] [--epochs-fashion 2]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.
-datasets="mnist-5k fashion-mnist"; seeds="0 1"; k=1000; epochs_mnist=20; epochs_fashion=1
+datasets="mnist-5k fashion-mnist"; seeds="0 1"; k=1000; epochs_mnist=50; epochs_fashion=2
 rows="planar0 planar2 planar8 planar32 iaf2 iaf4 iaf8 sylvester-h4 sylvester-t4"
 while [ $# -gt 0 ]; do
   case "$1" in
