@@ -10,10 +10,13 @@
 # test set. Two runs at a time, 1 BLAS thread each (2 cores). One JSON line per run, then a
 # summary table (mean ± spread over seeds per dataset and row).
 #
-# Budget (default): MNIST-5k 20 epochs (800 steps), Fashion-MNIST 1 epoch (600 steps) — modest
-# on purpose; the trend with K, not the paper's numbers (Rezende & Mohamed train for 500k
-# steps). The evaluation dominates on Fashion-MNIST (10k test images × k rows through the flow
-# and decoder). About 20 min for MNIST-5k's 18 runs and 40 min for Fashion-MNIST's on 2 cores.
+# Budget (default): MNIST-5k 50 epochs (2000 steps, warm-up T = 1000), Fashion-MNIST 2 epochs
+# (1200 steps, T = 600) — modest on purpose: the trend with K, not the papers' numbers (Rezende &
+# Mohamed train for 500k steps). Measured on a shared 2-core machine (2026-12-01): MNIST-5k,
+# one seed, all nine rows: 11 min (planar rows 3 min); so ≈ 22 min for its two seeds. The
+# evaluation dominates Fashion-MNIST (10,000 test images × k samples through the flow and the
+# decoder; IAF and Sylvester cost the most): estimated ≈ 30 min per seed, ≈ 85 min for the whole
+# recipe. `--data mnist-5k` runs the quick half; `--k 200` cuts Fashion-MNIST's evaluation ~5×.
 #
 #   launch/reproduce flow-vae [--data "mnist-5k fashion-mnist"] [--seeds "0 1"] [--k 1000] [--rows "planar0 planar2 …"] [--epochs-mnist 50] [--epochs-fashion 2]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.

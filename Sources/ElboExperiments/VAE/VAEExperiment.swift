@@ -175,7 +175,7 @@ public final class VAEExperiment: BinaryImageExperiment {
   }
 
   /// Test-set ELBO (one sample; analytic KL, or Monte Carlo with a flow) and active units (of
-  /// q₀'s mean μ(x)), each rank on its share of the
+  /// μ(x), with a flow of μ(x) pushed through it), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
@@ -196,7 +196,9 @@ public final class VAEExperiment: BinaryImageExperiment {
       for (i, term) in [t.bound, t.logLikelihood, t.kl, t.surprise, t.logDet].enumerated() {
         sums[i] += sumDouble(term)
       }
-      let mu = t.posteriorMean.pointer
+      // Active units of the latent the decoder sees: with a flow, μ(x) pushed through it.
+      let mu = (model.hasFlow ? model.centralLatent(tape.constant(x)).value : t.posteriorMean)
+        .pointer
       for row in 0..<(end - start) {
         for u in 0..<l {
           let v = Double(mu[row * l + u])
