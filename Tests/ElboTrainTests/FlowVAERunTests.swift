@@ -101,4 +101,19 @@ final class FlowVAERunTests: XCTestCase {
     XCTAssertNotNil(m["test_log_det"])
     XCTAssertGreaterThan(ll, testELBO, "IS estimate (k = 20) should exceed the one-sample ELBO")
   }
+
+  /// Bad flow options end with one line naming the flag, never a trap.
+  func testBadFlowOptionsGiveOneLine() throws {
+    let base = ["train", "vae", "--data", "mnist-5k", "--max-steps", "1"]
+    for (extra, flag) in [(["--flow", "iaf", "--flow-length", "2", "--latent", "1"], "--flow"),
+                          (["--flow-length=-2"], "--flow"), (["--kl-warmup=-3"], "--kl-warmup")] {
+      let r = try ElboProcess.run(base + extra + ["--out", scratchDirectory("flow-bad") + "/r"],
+                                  timeout: 60)
+      XCTAssertNotEqual(r.status, 0, "\(extra)")
+      let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("elbo:") }
+      XCTAssertEqual(lines.count, 1, r.stderr)
+      XCTAssertTrue(lines.first?.contains(flag) ?? false, r.stderr)
+      XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
+    }
+  }
 }

@@ -274,7 +274,7 @@ extension VAEExperiment {
   ///    each followed by a row of their reconstructions σ(decoder(μ(x))) from the posterior mean;
   ///  - samples.png: 64 decoder means σ(decoder(z)) for z ~ N(0, I) with a fixed noise address.
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
-    let cols = VAEExperiment.imageColumns, d = train.dimension, l = model.config.latent
+    let cols = VAEExperiment.imageColumns, d = train.dimension
     let shown = min(cols * VAEExperiment.reconstructionRows, train.count)
     let tape = Tape(recording: false)
 
