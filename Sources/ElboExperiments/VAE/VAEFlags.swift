@@ -25,7 +25,8 @@ extension VAEExperiment: CommandLineModel {
     @Option(help: withDefault("static (threshold 0.5) or dynamic (resampled each epoch)",
                               defaults.binarize.rawValue))
     var binarize: Binarization?
-    @Option(help: "Flow posterior: planar, radial, iaf, sylvester-h or sylvester-t (with --flow-length)")
+    @Option(help: withDefault("Flow posterior kind, used when --flow-length > 0",
+                              defaults.flow.kind.rawValue))
     var flow: FlowKind?
     @Option(help: withDefault("K, flows after the Gaussian posterior (0: none)", defaults.flow.length))
     var flowLength: Int?
