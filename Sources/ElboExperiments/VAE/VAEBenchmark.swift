@@ -22,11 +22,15 @@ extension VAEExperiment {
     let examplesPerSecond = Double(batchSize) / (stepMs / 1000)
     var result: [String: Any] = [
       "latent": model.config.latent, "hidden": model.config.hidden,
+      "flow": model.hasFlow ? model.config.flow.kind.rawValue : "none",
+      "flow_length": model.config.flow.length,
       "gemm_mflop_per_step": round3(limit.flops * Double(size) / 1e6),
       "blas_bound_ms": round3(limit.ms), "blas_gflops": round1(limit.flops / limit.ms / 1e6),
       "fraction_of_blas_bound": round3(limit.ms / stepMs),
     ]
-    if let anchor = VAEExperiment.pytorchAnchor[size * BLAS.threads] {
+    // The anchor is the plain VAE's; a flow VAE is compared with launch/reference's
+    // pytorch_vae_flow.py measured in the same run (launch/bench-vs-pytorch --flow).
+    if !model.hasFlow, let anchor = VAEExperiment.pytorchAnchor[size * BLAS.threads] {
       result["pytorch_anchor_examples_per_second"] = anchor
       result["speedup_vs_pytorch"] = round3(examplesPerSecond / anchor)
     }
@@ -137,9 +141,11 @@ extension VAEExperiment {
   /// Times each GEMM of one training step at its exact shape (rows = this rank's batch share):
   /// per layer in→out the forward x·W [R×in·in×out], the weight gradient xᵀ·dy [in×R·R×out], and
   /// — except for the first encoder layer, whose input is data — the input gradient dy·Wᵀ.
+  /// (Encoder and decoder only: a flow's own products, e.g. IAF's MADEs, are not counted.)
   static func blasBoundLimit(rows r: Int, config c: VAE.Config) -> (ms: Double, flops: Double) {
     let h = Array(repeating: c.hidden, count: c.hiddenLayers)
-    let enc = [c.inputs] + h + [2 * c.latent], dec = [c.latent] + h + [c.inputs]
+    let width = 2 * c.latent + c.flow.contextWidth(dimension: c.latent)
+    let enc = [c.inputs] + h + [width], dec = [c.latent] + h + [c.inputs]
     var shapes: [(m: Int, n: Int, k: Int, ta: Bool, tb: Bool)] = []
     for (sizes, isEncoder) in [(enc, true), (dec, false)] {
       for i in 0..<(sizes.count - 1) {

@@ -25,6 +25,11 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var objective: VAE.Objective = .elbo
     /// Samples per example in the training objective (k of IWAE; averaged for the ELBO).
     public var samples = 1
+    /// The flow posterior q_K (length 0: the diagonal Gaussian alone). Configs written before
+    /// flows existed have no "flow" key and keep this default.
+    public var flow = FlowChainSpec()
+    /// T of the free-energy warm-up β_t = min(1, 0.01 + t/T) (0: none, β = 1).
+    public var klWarmup = 0
 
     public init() {}
 
@@ -32,8 +37,13 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var network: VAE.Config {
       var c = VAE.Config()
       c.inputs = inputs; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.latent = latent
-      c.activation = activation; c.objective = objective; c.samples = samples
+      c.activation = activation; c.objective = objective; c.samples = samples; c.flow = flow
       return c
+    }
+
+    /// β_t at optimizer step `step` (1 without a warm-up).
+    public func klWeight(step: Int) -> Float {
+      klWarmup > 0 ? Float(KLWeighting.freeEnergyWarmup(step: step, steps: klWarmup)) : 1
     }
 
     public func validate() throws {
@@ -45,6 +55,10 @@ public final class VAEExperiment: BinaryImageExperiment {
       try positive(hiddenLayers, "--hidden-layers")
       try positive(samples, "--k")
       try positive(inputs, "inputs")
+      if klWarmup < 0 { throw ElboError("--kl-warmup must be ≥ 0 (got \(klWarmup))") }
+      do { try flow.validate(dimension: latent) } catch let e as FlowSpecError {
+        throw ElboError("--flow: \(e.description)")
+      }
     }
   }
 
@@ -56,6 +70,10 @@ public final class VAEExperiment: BinaryImageExperiment {
     per window: F = −ELBO, log p(x|z), the analytic KL, the Monte Carlo surprise
     log p(z) − log q(z|x); per epoch: test ELBO, active units. Pictures: reconstructions and
     prior samples. `elbo eval` adds the importance-sampled test log-likelihood (--k).
+    With --flow KIND --flow-length K (K > 0) the posterior is q₀ pushed through K flows
+    (Rezende & Mohamed 2015): the bound, the KL (then a Monte Carlo estimate), the extra logged
+    term log_det = Σ log|det ∂f_k| and `elbo eval` all use log q_K exactly. --kl-warmup T
+    anneals the KL: β_t = min(1, 0.01 + t/T), logged as kl_weight.
     """
 
   /// Configs written before models had their own sections kept `data` and `binarize` at the
@@ -75,14 +93,34 @@ public final class VAEExperiment: BinaryImageExperiment {
   public let images: BinaryImages
 
   public var store: ParameterStore { model.store }
-  public let terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"])
+  /// With a flow, Σ log|det| is logged as `log_det`.
+  public let terms: TermNames
   public var dataDescription: String { config.data }
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
+    guard model.hasFlow || config.klWarmup > 0 else {
+      return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over "
+        + "the global batch, B = \(globalBatch); KL weight 1 (analytic KL); "
+        + "\(config.binarize.rawValue) binarisation"]
+    }
+    let f = c.flow
+    let posterior = model.hasFlow
+      ? "posterior q_K: N(μ(x), σ²(x)) through \(f.length) \(f.parameters.rawValue) "
+        + "\(f.kind.rawValue) flow(s), log q_K = log q₀(z₀) − Σ log|det|; KL Monte Carlo "
+        + "(−(log p(z_K) − log q_K(z_K|x)))"
+      : "posterior N(μ(x), σ²(x)); KL analytic"
+    let weight = config.klWarmup > 0
+      ? "KL weight β_t = min(1, 0.01 + t/\(config.klWarmup)) (free-energy warm-up, Rezende & "
+        + "Mohamed 2015; the logged bound is at β = 1; kl_weight per record)"
+      : "KL weight 1"
     return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over the "
-      + "global batch, B = \(globalBatch); KL weight 1 (analytic KL); \(config.binarize.rawValue) "
-      + "binarisation"]
+      + "global batch, B = \(globalBatch); \(weight); \(config.binarize.rawValue) binarisation",
+      posterior]
+  }
+
+  public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
+    config.klWarmup > 0 ? ["kl_weight": Double(config.klWeight(step: step))] : [:]
   }
 
   public init(config: Config, seed: UInt64) throws {
@@ -91,6 +129,8 @@ public final class VAEExperiment: BinaryImageExperiment {
     images = try BinaryImages(data: config.data, binarization: config.binarize, seed: seed,
                               expectedDimension: config.inputs, model: "VAE")
     model = VAE(config.network, seed: seed)
+    terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"]
+                        + (model.hasFlow ? ["log_det"] : []))
   }
 
   // MARK: - Batches and noise
@@ -126,18 +166,21 @@ public final class VAEExperiment: BinaryImageExperiment {
     fillBatch(x, items: items, epoch: epoch)
     let noise = tape.tensor([cfg.samples, r, cfg.latent])
     fillNoise(noise, items: items, purpose: .latentNoise, time: UInt64(step))
-    let t = model.terms(x: x, noise: noise, normalizer: Float(globalBatch), on: tape)
+    let t = model.terms(x: x, noise: noise, normalizer: Float(globalBatch),
+                        klWeight: config.klWeight(step: step), on: tape)
     return StepLoss(loss: t.loss, sums: TermSums(
       bound: sumDouble(t.bound),
-      components: [t.logLikelihood, t.kl, t.surprise].map(sumDouble)))
+      components: ([t.logLikelihood, t.kl, t.surprise] + (model.hasFlow ? [t.logDet] : []))
+        .map(sumDouble)))
   }
 
-  /// Test-set ELBO (one sample, analytic KL) and active units, each rank on its share of the
+  /// Test-set ELBO (one sample; analytic KL, or Monte Carlo with a flow) and active units (of
+  /// μ(x), with a flow of μ(x) pushed through it), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
     let l = model.config.latent, d = test.dimension
-    var sums = [Double](repeating: 0, count: 4 + 2 * l)  // bound, ll, kl, surprise, Σμ, Σμ²
+    var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, surprise, logDet, Σμ, Σμ²
     let tape = Tape(recording: false)
     let chunk = 1000
     var start = mine.lowerBound
@@ -150,15 +193,17 @@ public final class VAEExperiment: BinaryImageExperiment {
       fillNoise(noise, items: ArraySlice(start..<end), purpose: .evaluation,
                 time: UInt64(epoch))
       let t = model.terms(x: x, noise: noise, normalizer: 1, on: tape)
-      for (i, term) in [t.bound, t.logLikelihood, t.kl, t.surprise].enumerated() {
+      for (i, term) in [t.bound, t.logLikelihood, t.kl, t.surprise, t.logDet].enumerated() {
         sums[i] += sumDouble(term)
       }
-      let mu = t.posteriorMean.pointer
+      // Active units of the latent the decoder sees: with a flow, μ(x) pushed through it.
+      let mu = (model.hasFlow ? model.centralLatent(tape.constant(x)).value : t.posteriorMean)
+        .pointer
       for row in 0..<(end - start) {
         for u in 0..<l {
           let v = Double(mu[row * l + u])
-          sums[4 + u] += v
-          sums[4 + l + u] += v * v
+          sums[5 + u] += v
+          sums[5 + l + u] += v * v
         }
       }
       start = end
@@ -169,12 +214,14 @@ public final class VAEExperiment: BinaryImageExperiment {
     // Active units (Burda et al. 2016, §5.2): A_u = Var_x E_q[z_u | x] > 0.01.
     var active = 0
     for u in 0..<l {
-      let mean = total[4 + u] / n
-      if total[4 + l + u] / n - mean * mean > 0.01 { active += 1 }
+      let mean = total[5 + u] / n
+      if total[5 + l + u] / n - mean * mean > 0.01 { active += 1 }
     }
-    return ["test_elbo": total[0] / n, "test_log_px_given_z": total[1] / n,
-            "test_kl": total[2] / n, "test_surprise": total[3] / n,
-            "active_units": Double(active)]
+    var metrics = ["test_elbo": total[0] / n, "test_log_px_given_z": total[1] / n,
+                   "test_kl": total[2] / n, "test_surprise": total[3] / n,
+                   "active_units": Double(active)]
+    if model.hasFlow { metrics["test_log_det"] = total[4] / n }
+    return metrics
   }
 
   /// `elbo eval`: the importance-sampled test log-likelihood with k = `--k` samples, beside
@@ -227,7 +274,7 @@ extension VAEExperiment {
   ///    each followed by a row of their reconstructions σ(decoder(μ(x))) from the posterior mean;
   ///  - samples.png: 64 decoder means σ(decoder(z)) for z ~ N(0, I) with a fixed noise address.
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
-    let cols = VAEExperiment.imageColumns, d = train.dimension, l = model.config.latent
+    let cols = VAEExperiment.imageColumns, d = train.dimension
     let shown = min(cols * VAEExperiment.reconstructionRows, train.count)
     let tape = Tape(recording: false)
 
@@ -238,7 +285,7 @@ extension VAEExperiment {
     for (r, i) in picked.enumerated() {
       for j in 0..<d { x.pointer[r * d + j] = images.trainPixels[i * d + j] }
     }
-    let mean = model.posterior(tape.constant(x)).mean.value           // [shown, L]
+    let mean = model.centralLatent(tape.constant(x)).value            // [shown, L]
     let reconstructed = model.decode(mean, on: tape)                  // [shown, D]
     func tile(_ t: Tensor, _ r: Int) -> [Float] {
       Array(UnsafeBufferPointer(start: t.pointer + r * d, count: d))
@@ -258,7 +305,8 @@ extension VAEExperiment {
     return [
       Artifact(fileName: "reconstructions.png",
                caption: "Training images (odd rows) and their reconstructions σ(decoder(μ(x))) "
-                 + "from the posterior mean (the row below each)",
+                 + "from the posterior mean (the row below each)"
+                 + (model.hasFlow ? "; with the flow, μ(x) pushed through it" : ""),
                content: .png(reconstructions)),
       Artifact(fileName: "samples.png",
                caption: "Decoder means σ(decoder(z)) for 64 draws z ~ N(0, I) from the prior, "

@@ -5,6 +5,8 @@ import ElboModels
 extension Activation: ExpressibleByArgument {}
 extension VAE.Objective: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
+extension FlowKind: ExpressibleByArgument {}
+extension FlowParameterSource: ExpressibleByArgument {}
 
 extension VAEExperiment: CommandLineModel {
   /// The VAE's flags (`elbo train vae`, `elbo bench vae`).
@@ -23,6 +25,17 @@ extension VAEExperiment: CommandLineModel {
     @Option(help: withDefault("static (threshold 0.5) or dynamic (resampled each epoch)",
                               defaults.binarize.rawValue))
     var binarize: Binarization?
+    @Option(help: withDefault("Flow posterior kind, used when --flow-length > 0",
+                              defaults.flow.kind.rawValue))
+    var flow: FlowKind?
+    @Option(help: withDefault("K, flows after the Gaussian posterior (0: none)", defaults.flow.length))
+    var flowLength: Int?
+    @Option(help: withDefault("Flow parameters: amortised (from the encoder) or global",
+                              defaults.flow.parameters.rawValue))
+    var flowParameters: FlowParameterSource?
+    @Option(help: withDefault("T of the KL warm-up β_t = min(1, 0.01 + t/T) (0: none)",
+                              defaults.klWarmup))
+    var klWarmup: Int?
 
     public init() {}
 
@@ -35,6 +48,10 @@ extension VAEExperiment: CommandLineModel {
       if let objective { c.objective = objective }
       if let k { c.samples = k }
       if let binarize { c.binarize = binarize }
+      if let flow { c.flow.kind = flow }
+      if let flowLength { c.flow.length = flowLength }
+      if let flowParameters { c.flow.parameters = flowParameters }
+      if let klWarmup { c.klWarmup = klWarmup }
     }
   }
 }

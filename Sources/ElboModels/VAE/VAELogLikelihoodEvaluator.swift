@@ -12,6 +12,12 @@ import CKernels
 ///   log p̂(x) = log (1/K) Σ_{s=1..K} p(x, z_s)/q(z_s|x),   z_s = μ(x) + σ(x) ⊙ ε_s,  ε_s ~ N(0, I)
 ///   log w_s  = log p(x|z_s) + Σ_u [ ½ ε_su² − ½ z_su² + ½ log σ²_u(x) ]   (the 2π terms cancel)
 ///
+/// With a flow posterior q_K, z_s = f(z₀_s) for z₀_s = μ + σ ⊙ ε_s, and log q_K(z_s) =
+/// log q₀(z₀_s) − Σ_k log|det ∂f_k|, so
+///   log w_s  = log p(x|z_s) + Σ_u [ ½ ε_su² − ½ z_su² + ½ log σ²_u(x) ] + Σ_k log|det ∂f_k|.
+/// The flow runs on the decoder's tape, block by block, on the block's rows of z₀ beside the
+/// encoder's output (its context) repeated for each row's example.
+///
 /// Noise keying (the same as `VAEExperiment.fillNoise`): ε_s of item g is the normals of blocks
 /// s·⌈L/4⌉ … of the stream at `address(g)`, drawn with `RandomStream.fillNormalFast` (the same
 /// Philox words as `fillNormal`, each value within 1e-6·max(1, |ε|) of it). So the
@@ -38,7 +44,7 @@ public final class VAELogLikelihoodEvaluator {
   private let encoderTape = Tape(recording: false)
   private let decoderTape = Tape(recording: false)
   private var z: [Float] = []            // [R·S, L]
-  private var latentTerm: [Float] = []   // [R·S]  Σ_u ½ε² − ½z² + ½ log σ²
+  private var latentTerm: [Float] = []   // [R·S]  Σ_u ½ε² − ½z² + ½ log σ² (flow: no −½z₀²)
   private var logWeights: [Float] = []   // [R·S]
   private var normals: [Float] = []      // [S, 4⌈L/4⌉]  one example's ε, as drawn
   private var sigma: [Float] = []        // [L]  one example's σ(x)
@@ -114,8 +120,10 @@ public final class VAELogLikelihoodEvaluator {
     encoderTape.reset()
     let xt = encoderTape.tensor([r, d])
     xt.pointer.update(from: x, count: r * d)
-    let q = model.posterior(encoderTape.constant(xt))
+    let (q, context) = model.encode(encoderTape.constant(xt))
     let mu = q.mean.value.pointer, logVar = q.logVariance.value.pointer
+    let flow = model.hasFlow, width = model.encoderWidth
+    let contextRows = context.value.pointer  // [R, 2L + C]
     note(rows: r, encoder: true)
     var t1 = clock()
     sections["encoder", default: 0] += t1 - t0
@@ -145,10 +153,18 @@ public final class VAELogLikelihoodEvaluator {
                 let row = e * count + j
                 let zr = zb.baseAddress! + row * l
                 var acc = half
-                for u in 0..<l {
-                  let zu = m[u] + sd[u] * eps[u]
-                  zr[u] = zu
-                  acc += 0.5 * (eps[u] * eps[u] - zu * zu)
+                if flow {
+                  // −½ z² is of z_K: added after the flow, per block.
+                  for u in 0..<l {
+                    zr[u] = m[u] + sd[u] * eps[u]
+                    acc += 0.5 * eps[u] * eps[u]
+                  }
+                } else {
+                  for u in 0..<l {
+                    let zu = m[u] + sd[u] * eps[u]
+                    zr[u] = zu
+                    acc += 0.5 * (eps[u] * eps[u] - zu * zu)
+                  }
                 }
                 lt[row] = acc
               }
@@ -168,7 +184,25 @@ public final class VAELogLikelihoodEvaluator {
         decoderTape.reset()
         let zt = decoderTape.tensor([m, l])
         z.withUnsafeBufferPointer { zt.pointer.update(from: $0.baseAddress! + b * l, count: m * l) }
-        let logits = model.decoder(decoderTape.constant(zt), model.store).value.pointer  // [M, D]
+        var latent = decoderTape.constant(zt)                 // z₀ [M, L]
+        var flowTerm: UnsafeMutablePointer<Float>?            // [M] Σ log|det| − ½ Σ z_K²
+        if flow {
+          let ct = decoderTape.tensor([m, width])             // each row's example's context
+          for i in 0..<m {
+            (ct.pointer + i * width).update(from: contextRows + ((b + i) / count) * width,
+                                            count: width)
+          }
+          let (zK, logDet) = model.flow.forward(latent, context: decoderTape.constant(ct))
+          let term = decoderTape.tensor([m]), zp = zK.value.pointer, ld = logDet.value.pointer
+          for i in 0..<m {
+            var acc = ld[i]
+            for u in 0..<l { acc -= 0.5 * zp[i * l + u] * zp[i * l + u] }
+            term[i] = acc
+          }
+          latent = zK
+          flowTerm = term.pointer
+        }
+        let logits = model.decoder(latent, model.store).value.pointer  // [M, D]
         note(rows: m, encoder: false)
         t1 = clock()
         sections["decoder", default: 0] += t1 - t0
@@ -178,6 +212,7 @@ public final class VAELogLikelihoodEvaluator {
             ek_bernoulli_logits_rowsum_fast(logits + i * d, x + e * d, lw.baseAddress! + row,
                                             1, d)
             lw[row] += latentTerm[row]
+            if let flowTerm { lw[row] += flowTerm[i] }
           }
         }
         t0 = clock()

@@ -46,6 +46,14 @@ public struct KLWeighting: Codable, Equatable, Sendable {
     warmupSteps > 0 ? min(1, Double(step + 1) / Double(warmupSteps)) : 1
   }
 
+  /// Rezende & Mohamed's (2015, §6) annealed free energy for a per-example latent:
+  /// β_t = min(1, 0.01 + t/T) multiplies log p(z) − log q(z|x) (or the KL) at optimizer step t
+  /// (0-based), T = `steps` > 0. A function of the step alone, so a resumed run continues it.
+  public static func freeEnergyWarmup(step t: Int, steps: Int) -> Double {
+    precondition(steps > 0, "warm-up over \(steps) steps")
+    return min(1, 0.01 + Double(t) / Double(steps))
+  }
+
   /// β·λ_t·π_i: the multiple of the full KL that enters the loss of global step `step`, with M
   /// minibatches per epoch. (Divided by B in the per-example loss.)
   public func weight(step: Int, stepsPerEpoch m: Int) -> Double {
