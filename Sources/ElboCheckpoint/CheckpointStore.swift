@@ -171,6 +171,7 @@ public struct CheckpointStore {
   /// Returns `OK\t<final name>` or `ERR\t<message>`.
   private func commit(tmpName: String, step: Int64) -> String {
     let tmpPath = directory + "/" + tmpName
+    if let e = CheckpointSeal.seal(tmpPath) { return "ERR\t\(e)" }
     if let e = fsyncPath(tmpPath) { return "ERR\tcannot fsync the written file (\(e))" }
     var finalName: String?
     for generation in 1...10_000 {
@@ -353,6 +354,7 @@ public struct CheckpointStore {
   private func loadAgreed(path: String, expectModel: String?) throws -> CheckpointState {
     var outcome: Result<CheckpointState, LoadFailure>
     do {
+      try CheckpointSeal.verify(path)
       let file = try HDF5File.open(path: path, parallel: true)
       do {
         let state = try CheckpointStore.readState(file, expectModel: expectModel)
@@ -385,6 +387,7 @@ public struct CheckpointStore {
   /// Reads a checkpoint in this process alone, through HDF5's default (sec2) driver; no MPI
   /// collectives. For `elbo inspect` and tools.
   public static func read(path: String) throws -> CheckpointState {
+    try CheckpointSeal.verify(path)
     let file = try HDF5File.open(path: path, parallel: false)
     do {
       let state = try readState(file, expectModel: nil)

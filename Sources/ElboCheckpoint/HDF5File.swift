@@ -65,7 +65,10 @@ final class HDF5File {
   static func create(path: String, parallel: Bool) throws -> HDF5File {
     elbo_h5_silence_errors()
     let fapl = accessList(parallel: parallel)
-    let f = H5Fcreate(path, elbo_h5f_acc_excl(), elbo_h5p_default(), fapl.id)
+    // A user block HDF5 never reads, for the seal rank 0 writes after closing (CheckpointSeal).
+    let fcpl = H5ID(H5Pcreate(elbo_h5p_file_create()), H5Pclose)
+    if fcpl.id >= 0 { H5Pset_userblock(fcpl.id, hsize_t(CheckpointSeal.userBlockBytes)) }
+    let f = H5Fcreate(path, elbo_h5f_acc_excl(), fcpl.id, fapl.id)
     guard f >= 0 else {
       throw CheckpointError(path: path, message: "HDF5 could not create the file")
     }

@@ -122,36 +122,6 @@ public struct RunIdentity: Sendable, Equatable {
   }
 }
 
-/// A 64-bit content digest: FNV-1a over 8-byte words (any change of content changes it with
-/// probability 1 − 2⁻⁶⁴ for unrelated inputs; this is a consistency check, not a defence
-/// against an adversary). Written by hand: Foundation on Linux has no hash of `Data`, and
-/// swift-crypto is not among the packages Elbo may use.
-public enum ContentDigest {
-  public static func of(_ data: Data) -> UInt64 {
-    data.withUnsafeBytes { raw in of(raw) }
-  }
-
-  public static func of(_ floats: [Float]) -> UInt64 {
-    floats.withUnsafeBytes { raw in of(raw) }
-  }
-
-  public static func of(_ raw: UnsafeRawBufferPointer) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    let prime: UInt64 = 0x0000_0100_0000_01b3
-    let words = raw.count / 8
-    for w in 0..<words {
-      h = (h ^ raw.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self)) &* prime
-    }
-    for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* prime }
-    return (h ^ UInt64(raw.count)) &* prime
-  }
-
-  /// Several digests combined in order.
-  public static func combine(_ parts: [UInt64]) -> UInt64 {
-    parts.withUnsafeBytes { of($0) }
-  }
-}
-
 private func hex(_ v: UInt64) -> String {
   let s = String(v, radix: 16)
   return String(repeating: "0", count: max(0, 16 - s.count)) + s

@@ -157,7 +157,7 @@ final class CheckpointTests: XCTestCase {
     XCTAssertThrowsError(try store.load(bad, expectModel: "vae")) { error in
       XCTAssert(error is CheckpointError)
       let text = "\(error)"
-      XCTAssert(text.hasPrefix(bad + ": not a readable Elbo checkpoint ("), text)
+      XCTAssert(text.hasPrefix(bad + ": damaged: ") && text.contains("truncated"), text)
       XCTAssertFalse(text.contains("\n"))
     }
     let result = try store.loadResult("latest", expectModel: "vae")
@@ -167,6 +167,64 @@ final class CheckpointTests: XCTestCase {
     XCTAssert(note.contains("ckpt-00000002.h5") && note.contains("ckpt-00000001.h5"), note)
     XCTAssertEqual(store.fallbackNote, note)
     XCTAssertThrowsError(try CheckpointStore.read(path: bad))
+  }
+
+  /// The seal: a flipped byte or a changed length is refused in one line before HDF5 parses
+  /// the file (and `latest` falls back); a file without the user block — the unsealed layout
+  /// of checkpoints written before sealing — is refused, and loads with ELBO_ACCEPT_UNSEALED=1.
+  func testSealRefusesDamagedFilesAndOlderFilesStillLoad() throws {
+    let store = CheckpointStore(directory: dir, communicator: world)
+    let good = try store.save(makeState(step: 1))
+    let path = try store.save(makeState(step: 2))
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    XCTAssertEqual(Array(bytes.prefix(8)), Array("ELBOSEAL".utf8))
+    let flipped = dir + "/flipped.h5", appended = dir + "/appended.h5", older = dir + "/older.h5"
+    if world.isRoot {
+      var f = bytes
+      f[bytes.count / 2] ^= 0x01
+      try f.write(to: URL(fileURLWithPath: flipped))
+      try (bytes + Data([0])).write(to: URL(fileURLWithPath: appended))
+      // HDF5 addresses are relative to the superblock, so dropping the user block leaves a
+      // valid HDF5 file, laid out as before sealing.
+      try bytes.dropFirst(CheckpointSeal.userBlockBytes).write(to: URL(fileURLWithPath: older))
+    }
+    try world.barrier(name: "test seal files")
+    for (file, expected) in [(flipped, "do not match the digest"), (appended, "truncated or appended")] {
+      XCTAssertThrowsError(try store.load(file, expectModel: "vae")) { error in
+        let text = "\(error)"
+        XCTAssert(text.hasPrefix(file + ": damaged: ") && text.contains(expected), text)
+        XCTAssertFalse(text.contains("\n"))
+      }
+      XCTAssertThrowsError(try CheckpointStore.read(path: file))
+    }
+    XCTAssertThrowsError(try store.load(older, expectModel: "vae")) { error in
+      XCTAssert("\(error)".contains("has no integrity seal"), "\(error)")
+    }
+    setenv("ELBO_ACCEPT_UNSEALED", "1", 1)
+    defer { unsetenv("ELBO_ACCEPT_UNSEALED") }
+    assertBitwiseEqual(try store.load(older, expectModel: "vae"), makeState(step: 2))
+    unsetenv("ELBO_ACCEPT_UNSEALED")
+    // A damaged latest falls back to the one before it.
+    if world.isRoot { try Data(contentsOf: URL(fileURLWithPath: flipped)).write(to: URL(fileURLWithPath: path)) }
+    try world.barrier(name: "test seal latest")
+    let result = try store.loadResult("latest", expectModel: "vae")
+    XCTAssertEqual(result.path, good)
+    XCTAssert(result.fallbackNote?.contains("damaged") == true, result.fallbackNote ?? "")
+  }
+
+  func testStreamingDigestEqualsOneShot() {
+    var rng = SystemRandomNumberGenerator()
+    let bytes = (0..<1000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    let whole = bytes.withUnsafeBytes { ContentDigest.of($0) }
+    for _ in 0..<50 {
+      var cuts = (0..<4).map { _ in Int.random(in: 0...bytes.count, using: &rng) }.sorted()
+      cuts = [0] + cuts + [bytes.count]
+      var s = ContentDigest.Streaming()
+      for i in 0..<(cuts.count - 1) {
+        bytes[cuts[i]..<cuts[i + 1]].withUnsafeBytes { s.update($0) }
+      }
+      XCTAssertEqual(s.finish(), whole, "cuts \(cuts)")
+    }
   }
 
   func testNotHDF5AndMissing() throws {

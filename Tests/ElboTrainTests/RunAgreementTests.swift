@@ -1,4 +1,5 @@
 import ElboData
+import ElboDistributed
 import ElboTrain
 import Foundation
 import XCTest
