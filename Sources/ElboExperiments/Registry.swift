@@ -9,5 +9,6 @@ public enum Registry {
     BBBClassifierExperiment.self,
     NADEExperiment.self,
     MADEExperiment.self,
+    RealNVPExperiment.self,
   ]
 }
