@@ -90,17 +90,14 @@ public struct AffineCoupling: Flow {
     store.value(last.bias).fill(0)
   }
 
-  // MARK: - s and t
+  // MARK: - The coupling network
 
-  /// s, t [R, L] of the conditioning part of z [R, L]; both are 0 on the conditioning
-  /// coordinates.
-  public func shiftAndLogScale(_ z: Variable, context: Variable?)
-    -> (s: Variable, t: Variable) {
-    let l = dimension, tape = z.tape
+  /// h = [ŝ | t̂] [R, 2L] from the conditioning part of z [R, L] (and the context).
+  public func networkOutput(_ z: Variable, context: Variable?) -> Variable {
+    let l = dimension
     precondition(z.value.rank == 2 && z.value.cols == l,
                  "AffineCoupling: z \(z.shape), expected [R, \(l)]")
-    let b = tape.constant(maskTensor), notB = tape.constant(inverseMask)
-    var input = z * b                                                  // b⊙z [R, L]
+    var input = maskColumns(z, maskTensor)                             // b⊙z [R, L]
     if contextWidth > 0 {
       guard let c = context, c.value.rank == 2, c.value.cols == contextWidth,
             c.value.rows == z.value.rows else {
@@ -109,7 +106,17 @@ public struct AffineCoupling: Flow {
       }
       input = concatColumns([input, c])                                // [R, L + C]
     }
-    let h = net(input, store)                                          // [R, 2L]
+    return net(input, store)                                           // [R, 2L]
+  }
+
+  /// s, t [R, L] of the conditioning part of z [R, L], composed from tape ops; both are 0 on
+  /// the conditioning coordinates. (`forward` computes the same through the fused
+  /// `affineCoupling` op; this form serves the inverse and the tests.)
+  public func shiftAndLogScale(_ z: Variable, context: Variable?)
+    -> (s: Variable, t: Variable) {
+    let l = dimension, tape = z.tape
+    let h = networkOutput(z, context: context)                         // [R, 2L]
+    let notB = tape.constant(inverseMask)
     let sigma = store.variable(scale, on: tape)                        // σ [L]
     let s = h.columns(0..<l).tanh() * sigma * notB                     // [R, L]
     let t = h.columns(l..<2 * l) * notB                                // [R, L]
@@ -118,10 +125,11 @@ public struct AffineCoupling: Flow {
 
   // MARK: - Forward and inverse
 
-  /// z′ = z⊙exp(s) + t and log|det| = Σ_j s_j per row (s, t vanish where b = 1).
+  /// z′ = z⊙exp(s) + t and log|det| = Σ_j s_j per row (s, t vanish where b = 1), one fused op
+  /// after the coupling network.
   public func forward(_ z: Variable, context: Variable?) -> (z: Variable, logDet: Variable) {
-    let (s, t) = shiftAndLogScale(z, context: context)
-    return (z * s.exp() + t, s.sum(axis: -1))
+    let h = networkOutput(z, context: context)
+    return affineCoupling(z, h: h, scale: store.variable(scale, on: z.tape), mask: maskTensor)
   }
 
   /// z = (z′ − t)⊙exp(−s), s and t from b⊙z′ = b⊙z (the copied part is unchanged).
