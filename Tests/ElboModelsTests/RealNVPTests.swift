@@ -84,9 +84,8 @@ final class RealNVPTests: XCTestCase {
     }
   }
 
-  /// A chain of 4 couplings at random (non-identity) parameters: ∫ p(y) dy over [−10, 10]²
-  /// (midpoint rule, 0.1 spacing) is 1, and samples y = f⁻¹(z) are scored back to log N(z) − log|det|.
-  func testCouplingChainDensityIntegratesToOne() {
+  /// A 2-D chain of 4 couplings at random (non-identity) parameters.
+  func randomModel() -> RealNVP {
     var config = RealNVP.Config()
     config.dimension = 2; config.couplings = 4; config.hidden = [16, 16]; config.activation = .tanh
     let model = RealNVP(config, seed: 7)
@@ -97,6 +96,12 @@ final class RealNVPTests: XCTestCase {
       let noise = rng.tensor(w.shape, -0.4, 0.4)
       for i in 0..<w.count { w[i] = noise[i] }
     }
+    return model
+  }
+
+  /// ∫ p(y) dy over [−10, 10]² (midpoint rule, 0.1 spacing) is 1.
+  func testCouplingChainDensityIntegratesToOne() {
+    let model = randomModel()
     let n = 200, lo = -10.0, h = 20.0 / Double(n)
     let y = Tensor(zeros: [n * n, 2])
     for i in 0..<n {
@@ -112,5 +117,30 @@ final class RealNVPTests: XCTestCase {
     let base = RealNVP.standardNormalLogProb(tape.constant(y)).value
     let logP = model.logDensity(tape.constant(y)).value
     XCTAssertGreaterThan(zip(base.array, logP.array).map { abs($0 - $1) }.max()!, 0.1)
+  }
+
+  /// Samples y = f⁻¹(z) follow the density log p(y) = log N(f(y)) + log|det|: the fraction of
+  /// 20,000 samples in each quadrant equals ∫ p over the quadrant (binomial sd ≤ 0.0036).
+  func testSamplesFollowTheDensity() {
+    let model = randomModel()
+    let y = model.sample(count: 20_000, seed: 5)
+    var counts = [Double](repeating: 0, count: 4)
+    for r in 0..<20_000 { counts[(y[2 * r] > 0 ? 1 : 0) + (y[2 * r + 1] > 0 ? 2 : 0)] += 1 }
+    let n = 200, h = 20.0 / Double(n)
+    let grid = Tensor(zeros: [n * n, 2])
+    for i in 0..<n {
+      for j in 0..<n {
+        grid[2 * (i * n + j)] = Float(-10 + (Double(i) + 0.5) * h)
+        grid[2 * (i * n + j) + 1] = Float(-10 + (Double(j) + 0.5) * h)
+      }
+    }
+    let tape = Tape(recording: false)
+    let logP = model.logDensity(tape.constant(grid)).value
+    var mass = [Double](repeating: 0, count: 4)
+    for k in 0..<(n * n) {
+      mass[(grid[2 * k] > 0 ? 1 : 0) + (grid[2 * k + 1] > 0 ? 2 : 0)] += exp(Double(logP[k])) * h * h
+    }
+    for q in 0..<4 { XCTAssertEqual(counts[q] / 20_000, mass[q], accuracy: 0.015, "quadrant \(q)") }
+    XCTAssertGreaterThan(mass.max()! - mass.min()!, 0.05, "the quadrants differ (not the base)")
   }
 }
