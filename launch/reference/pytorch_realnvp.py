@@ -9,7 +9,7 @@ optimiser, batch and budget as `elbo train realnvp`:
   training example each epoch (the test set: one draw, fixed); y = logit(a + (1 - 2a) x), a = 0.05,
   with log|dy/dx| = sum_d [log(1 - 2a) - log p_d - log(1 - p_d)], p_d = a + (1 - 2a) x_d.
 - model: z = f(y), f = K affine couplings; coupling k has the mask b_j = 1 for (j + k) even
-  ("alternating"), an MLP [b*y] -> hidden... (ReLU) -> [s_hat | t_hat] (2D outputs),
+  ("alternating"), an MLP [b*y] -> hidden... (--activation: relu or tanh) -> [s_hat | t_hat],
   s = sigma * tanh(s_hat) * (1 - b), t = t_hat * (1 - b), y' = y * exp(s) + t, log|det| = sum s;
   sigma [D] is learned, initialised to 1. log p(y) = log N(f(y); 0, I) + sum_k log|det_k|.
 - init: nn.Linear's default for every layer, then each coupling's LAST layer set to zero (the chain
@@ -33,8 +33,9 @@ from reference_data import read_idx_images, read_mnist5k
 
 
 class Coupling(torch.nn.Module):
-    def __init__(self, d, hidden, k):
+    def __init__(self, d, hidden, k, activation="relu"):
         super().__init__()
+        self.act = {"relu": F.relu, "tanh": torch.tanh}[activation]
         sizes = [d] + hidden + [2 * d]
         self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         with torch.no_grad():
@@ -50,7 +51,7 @@ class Coupling(torch.nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
-                h = F.relu(h)
+                h = self.act(h)
         s = torch.tanh(h[:, :self.d]) * self.sigma * (1 - self.b)
         t = h[:, self.d:] * (1 - self.b)
         return s, t
@@ -65,9 +66,9 @@ class Coupling(torch.nn.Module):
 
 
 class RealNVP(torch.nn.Module):
-    def __init__(self, d, couplings, hidden):
+    def __init__(self, d, couplings, hidden, activation="relu"):
         super().__init__()
-        self.steps = torch.nn.ModuleList(Coupling(d, hidden, k) for k in range(couplings))
+        self.steps = torch.nn.ModuleList(Coupling(d, hidden, k, activation) for k in range(couplings))
         self.d = d
 
     def log_prob(self, y):
@@ -106,7 +107,7 @@ def train(args):
     torch.manual_seed(args.seed)
     train_v, test_v = load_bytes(args.data)
     d = train_v.shape[1]
-    model = RealNVP(d, args.couplings, args.hidden)
+    model = RealNVP(d, args.couplings, args.hidden, args.activation)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-8)
     batches = len(train_v) // args.batch
     gen = torch.Generator().manual_seed(args.seed + 1)
@@ -136,7 +137,7 @@ def train(args):
                       "test_bits_per_dim": round(bits_per_dim(ll, d), 4), "test_nll": round(-ll, 2),
                       "train_bits_per_dim_last_epoch": round(bits_per_dim(-total / batches, d), 4),
                       "seconds": round(seconds, 1), "couplings": args.couplings, "hidden": args.hidden,
-                      "alpha": args.alpha, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+                      "activation": args.activation, "alpha": args.alpha, "batch": args.batch, "lr": args.lr, "seed": args.seed,
                       "threads": args.threads, "train_examples": len(train_v),
                       "test_examples": len(test_v), "torch": torch.__version__}), flush=True)
 
@@ -145,7 +146,7 @@ def speed(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     d = 784
-    model = RealNVP(d, args.couplings, args.hidden)
+    model = RealNVP(d, args.couplings, args.hidden, args.activation)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     pool = torch.randint(0, 256, (8, args.batch, d)).float()
 
@@ -177,6 +178,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--couplings", type=int, default=6)
     parser.add_argument("--hidden", type=lambda s: [int(w) for w in s.split(",")], default=[512, 512])
+    parser.add_argument("--activation", default="relu", choices=["relu", "tanh"])
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=100)
