@@ -10,5 +10,6 @@ public enum Registry {
     NADEExperiment.self,
     MADEExperiment.self,
     Flow2DExperiment.self,
+    RealNVPExperiment.self,
   ]
 }

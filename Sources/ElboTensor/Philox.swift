@@ -57,6 +57,8 @@ public enum NoisePurpose: UInt16, Sendable {
   case maskSchedule = 12
   /// Ancestral samples drawn from a trained model (one stream per sampled row).
   case sampling = 13
+  /// Uniform dequantisation of 8-bit pixels, x = (v + u)/256 (Real NVP).
+  case dequantisation = 14
 }
 
 /// The full address of a stream of random numbers: (seed, purpose, time, item).
