@@ -47,6 +47,12 @@ struct RunFlags<E: Experiment>: ParsableArguments {
     + "MPI_Allreduce after backward) or bucketed (MPI_Iallreduce per bucket, overlapped with "
     + "backward) (default \(E.runDefaults.allreduce.rawValue))."))
   var allreduce: AllreduceMethod?
+  @Option(help: ArgumentHelp("Clip each element of the summed gradient to [−V, V] before the "
+    + "optimizer step (default: off)."))
+  var clipValue: Float?
+  @Option(help: ArgumentHelp("Scale the summed gradient to L2 norm ≤ C when it is longer "
+    + "(after --clip-value; default: off). The norm before clipping is logged as grad_norm."))
+  var clipNorm: Float?
 
   /// Sets the options whose flags were given.
   func apply(to o: inout RunOptions) {
@@ -66,6 +72,8 @@ struct RunFlags<E: Experiment>: ParsableArguments {
     if let imageEvery { o.imageEvery = imageEvery }
     if let evalEvery { o.evalEvery = evalEvery }
     if let allreduce { o.allreduce = allreduce }
+    if let clipValue { o.clipValue = clipValue }
+    if let clipNorm { o.clipNorm = clipNorm }
   }
 }
 

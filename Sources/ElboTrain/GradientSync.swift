@@ -205,6 +205,29 @@ public final class GradientSync {
     return flags
   }
 
+  /// Clips every element of the reduced gradient to [−v, v] (every rank, the whole buffer: the
+  /// same values on every rank wherever the optimizer reads them).
+  func clipElements(to v: Float) {
+    let g = store.flatGrads
+    for i in g.indices { g[i] = Swift.min(Swift.max(g[i], -v), v) }
+  }
+
+  /// Σ g² over this rank's ``shard`` of the reduced gradient, in Double: summed over the ranks
+  /// (in the loss-terms all-reduce) it is the squared norm of the whole gradient, for every
+  /// exchange method, since the shards partition the buffer.
+  func shardSquaredNorm() -> Double {
+    let g = store.flatGrads
+    var s = 0.0
+    for i in shard { s += Double(g[i]) * Double(g[i]) }
+    return s
+  }
+
+  /// Multiplies the reduced gradient by `factor` (the whole buffer, every rank).
+  func scaleGradient(by factor: Float) {
+    let g = store.flatGrads
+    for i in g.indices { g[i] *= factor }
+  }
+
   /// "gradient of <tensor>" for the first tensor whose summed ``nonFiniteFlags()`` are set.
   func nonFiniteTensor<C: Collection>(_ summedFlags: C) -> String? where C.Element == Double {
     zip(store.specs, summedFlags).first { $0.1 != 0 }.map { "gradient of \($0.0.name)" }

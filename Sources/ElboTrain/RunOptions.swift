@@ -34,8 +34,15 @@ public struct RunOptions: Codable, Sendable, Equatable {
   public var evalEvery = 1
   /// How the gradient is summed over ranks (same result up to float summation order).
   public var allreduce = AllreduceMethod.trainerDefault
+  /// Clip each element of the reduced gradient to [−V, V] (nil: no elementwise clipping).
+  public var clipValue: Float?
+  /// Scale the reduced gradient to L2 norm ≤ C when it is longer (nil: no norm clipping).
+  public var clipNorm: Float?
 
   public init() {}
+
+  /// The gradient clipping these options ask for.
+  public var clipping: GradientClipping { GradientClipping(value: clipValue, norm: clipNorm) }
 
   /// The keys of a config file that are run options (the rest belong to the model).
   public static var keys: Set<String> {
@@ -45,7 +52,7 @@ public struct RunOptions: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey, CaseIterable {
     case epochs, batchSize, learningRate, adamEpsilon, seed, out, threads, logEvery,
          checkpointEvery, keep, maxSteps, nonFiniteSkips, checksumEvery, imageEvery, evalEvery,
-         allreduce
+         allreduce, clipValue, clipNorm
   }
 
   /// Checks values a flag parser cannot; the message names the flag.
@@ -66,6 +73,11 @@ public struct RunOptions: Codable, Sendable, Equatable {
     if let m = maxSteps { try positive(m, "--max-steps") }
     if !(adamEpsilon > 0) || !adamEpsilon.isFinite {
       throw ElboError("--adam-eps must be a positive number (got \(adamEpsilon))")
+    }
+    for (value, flag) in [(clipValue, "--clip-value"), (clipNorm, "--clip-norm")] {
+      if let v = value, !(v > 0) || !v.isFinite {
+        throw ElboError("\(flag) must be a positive number (got \(v))")
+      }
     }
     if !(learningRate > 0) || !learningRate.isFinite {
       throw ElboError("--lr must be a positive number (got \(learningRate))")

@@ -23,6 +23,8 @@ public final class Trainer {
   /// Floats per bucket of the bucketed exchange.
   public let bucketFloats: Int
   public let gradients: GradientSync
+  /// Elementwise and norm clipping of the reduced gradient (off by default).
+  public let clipping: GradientClipping
   let tape = Tape()
   private let mine: Range<Int>
   private var permutation: [Int] = []
@@ -33,8 +35,10 @@ public final class Trainer {
   public init(experiment: any Experiment, globalBatch: Int, optimizer: Optimizer,
               method: AllreduceMethod = .trainerDefault,
               bucketFloats: Int = AllreduceMethod.defaultBucketFloats,
-              sharedMemory: Bool = true, seed: UInt64, communicator: Communicator) throws {
+              sharedMemory: Bool = true, clipping: GradientClipping = GradientClipping(),
+              seed: UInt64, communicator: Communicator) throws {
     self.experiment = experiment
+    self.clipping = clipping
     self.optimizer = optimizer
     self.communicator = communicator
     self.globalBatch = globalBatch
@@ -77,6 +81,9 @@ public final class Trainer {
     /// How many ranks had received a stop signal (SIGTERM, SIGUSR1) when the step began its
     /// loss-terms all-reduce: > 0 on every rank alike (see ``StopSignals``).
     public let stopRanks: Int
+    /// The L2 norm of the reduced gradient before norm clipping (after elementwise clipping);
+    /// nil when norm clipping is off.
+    public let gradientNorm: Double?
     /// Seconds: loss (forward), backward, gradient reduction, optimizer, parameter gather.
     public let seconds: (loss: Double, backward: Double, reduce: Double, update: Double,
                          gather: Double)
@@ -98,20 +105,27 @@ public final class Trainer {
     // The loss terms, per parameter tensor whether this rank's part of the reduced gradient is
     // non-finite, and whether this rank was asked to stop: one small all-reduce, after which
     // every rank knows all three.
+    // The squared norm of this rank's shard travels in the same all-reduce (after elementwise
+    // clipping, which needs no communication: every rank clips the same reduced values).
+    if let v = clipping.value { gradients.clipElements(to: v) }
     let termCount = 1 + loss.sums.components.count
     var sums = loss.sums.flat + gradients.nonFiniteFlags()
-      + [StopSignals.received != 0 ? 1 : 0]
+      + [StopSignals.received != 0 ? 1 : 0, clipping.norm != nil ? gradients.shardSquaredNorm() : 0]
     try communicator.allreduceSum(&sums, name: "loss terms")
     let global = TermSums(flat: sums[0..<termCount])
-    let stopRanks = Int(sums[sums.count - 1])
+    let stopRanks = Int(sums[sums.count - 2])
+    let norm = clipping.norm != nil ? sums[sums.count - 1].squareRoot() : nil
 
-    if let bad = nonFiniteTerm(global, flags: sums[termCount..<(sums.count - 1)]) {
+    if let bad = nonFiniteTerm(global, flags: sums[termCount..<(sums.count - 2)]) {
       return Outcome(sums: global, nonFinite: bad, items: items.count, stopRanks: stopRanks,
-                     seconds: (t1 - t0, backward, reduce, 0, 0))
+                     gradientNorm: norm, seconds: (t1 - t0, backward, reduce, 0, 0))
+    }
+    if let c = clipping.norm, let norm, norm > Double(c) {
+      gradients.scaleGradient(by: Float(Double(c) / norm))
     }
     let (update, gather) = try gradients.update(optimizer)
     return Outcome(sums: global, nonFinite: nil, items: items.count, stopRanks: stopRanks,
-                   seconds: (t1 - t0, backward, reduce, update, gather))
+                   gradientNorm: norm, seconds: (t1 - t0, backward, reduce, update, gather))
   }
 
   /// The first component whose global sum is NaN or ±∞ (they say *which* part went bad), then
@@ -126,5 +140,18 @@ public final class Trainer {
   /// Makes the optimizer state whole on every rank before a checkpoint (collective).
   public func gatherOptimizerState() throws {
     try gradients.gatherOptimizerState(optimizer)
+  }
+}
+
+/// Clipping of the reduced (summed over ranks) gradient before the optimizer step: each element
+/// to [−value, value], then the whole vector to L2 norm ≤ norm (PyTorch's clip_grad_value_ and
+/// clip_grad_norm_, in that order). Both act on the global gradient, so the result does not
+/// depend on the number of ranks.
+public struct GradientClipping: Sendable, Equatable {
+  public var value: Float?
+  public var norm: Float?
+  public init(value: Float? = nil, norm: Float? = nil) {
+    self.value = value
+    self.norm = norm
   }
 }

@@ -49,7 +49,8 @@ public final class TrainingLoop {
     let optimizer = Adam(parameterCount: experiment.store.count,
                          learningRate: options.learningRate, epsilon: options.adamEpsilon)
     trainer = try Trainer(experiment: experiment, globalBatch: options.batchSize,
-                          optimizer: optimizer, method: options.allreduce, seed: options.seed,
+                          optimizer: optimizer, method: options.allreduce,
+                          clipping: options.clipping, seed: options.seed,
                           communicator: communicator)
     checkpoints = CheckpointStore(directory: run.checkpoints, communicator: communicator,
                                   keep: options.keep)
@@ -78,6 +79,8 @@ public final class TrainingLoop {
     var window = [Double](repeating: 0, count: names.count)
     var windowExamples = 0
     var windowStart = Date()
+    // Norm clipping: the window's gradient norms (before clipping) and how many were clipped.
+    var windowNorm = 0.0, windowNormMax = 0.0, windowClipped = 0, windowSteps = 0
     var epochSums = [Double](repeating: 0, count: names.count)
     var epochExamples = 0
     var epochSeconds = 0.0
@@ -102,6 +105,10 @@ public final class TrainingLoop {
 
       let sums = outcome.sums.flat
       for i in 0..<names.count { window[i] += sums[i]; epochSums[i] += sums[i] }
+      if let norm = outcome.gradientNorm, let c = options.clipNorm {
+        windowNorm += norm; windowNormMax = max(windowNormMax, norm); windowSteps += 1
+        if norm > Double(c) { windowClipped += 1 }
+      }
       windowExamples += b
       epochExamples += b
       if let progress {
@@ -119,7 +126,13 @@ public final class TrainingLoop {
       if step % options.logEvery == 0 || step == totalSteps || epochEnd {
         let seconds = Date().timeIntervalSince(windowStart)
         epochSeconds += seconds
-        logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch)
+        var extra: [String: Double] = [:]
+        if windowSteps > 0 {
+          extra = ["grad_norm": windowNorm / Double(windowSteps), "grad_norm_max": windowNormMax,
+                   "clipped_steps": Double(windowClipped)]
+          (windowNorm, windowNormMax, windowClipped, windowSteps) = (0, 0, 0, 0)
+        }
+        logWindow(window, examples: windowExamples, seconds: seconds, epoch: epoch, extra: extra)
         lastF = -window[0] / Double(max(windowExamples, 1))
         window = [Double](repeating: 0, count: names.count)
         windowExamples = 0
@@ -230,9 +243,16 @@ public final class TrainingLoop {
       + "steps/epoch, \(totalSteps) steps, \(experiment.store.count) parameters, "
       + "\(BLAS.threads) BLAS thread(s)/rank, \(trainer.exchangeSummary)")
     for line in experiment.objectiveDescription(globalBatch: o.batchSize) { say("elbo: \(line)") }
+    if o.clipValue != nil || o.clipNorm != nil {
+      var parts: [String] = []
+      if let v = o.clipValue { parts.append("each element to [−\(v), \(v)]") }
+      if let c = o.clipNorm { parts.append("the whole vector to L2 norm ≤ \(c) (grad_norm logged)") }
+      say("elbo: gradient clipping of the summed gradient: " + parts.joined(separator: ", then "))
+    }
   }
 
-  private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int) {
+  private func logWindow(_ w: [Double], examples: Int, seconds: Double, epoch: Int,
+                         extra: [String: Double]) {
     let n = Double(max(examples, 1))
     // "epoch" is 1-based in every record, as in the printed lines.
     var rec: [String: Any] = ["kind": "train", "step": step, "epoch": epoch + 1,
@@ -241,6 +261,7 @@ public final class TrainingLoop {
     for (name, v) in zip(names, w) { rec[name] = v / n }
     rec["neg_elbo"] = -w[0] / n
     for (k, v) in experiment.stepFields(step: step - 1, globalBatch: options.batchSize) { rec[k] = v }
+    for (k, v) in extra { rec[k] = v }
     log.write(rec)
     // On a terminal the progress line shows this; logs and pipes get a line per window.
     guard progress == nil else { return }

@@ -126,6 +126,23 @@ final class DataParallelTests: XCTestCase {
     XCTAssertLessThan(d, 2e-5)
   }
 
+  /// Gradient clipping acts on the summed gradient (the norm's square travels in the loss-terms
+  /// all-reduce), so 1 and 2 ranks clip alike and agree up to summation order.
+  func testClippingAgreesAcrossRanks() throws {
+    let dir = scratchDirectory("clip")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let clip = ["--max-steps", "24", "--clip-norm", "20", "--clip-value", "2"]
+    _ = try train("\(dir)/one", ranks: 1, extra: clip)
+    _ = try train("\(dir)/two", ranks: 2, extra: clip)
+    let d = maxDifference(try checkpointParameters("\(dir)/one"),
+                          try checkpointParameters("\(dir)/two"))
+    print("clipped: max |θ(N=1) − θ(N=2)| = \(d)")
+    XCTAssertLessThan(d, 2e-5)
+    let windows = try records("\(dir)/two", kind: "train")
+    XCTAssertGreaterThan(windows.compactMap { $0["clipped_steps"] as? Double }.reduce(0, +), 0,
+                         "the norm bound must bite in this test")
+  }
+
   /// Stopped at step T and resumed to 2T on the same number of ranks: bitwise equal to an
   /// uninterrupted run (optimizer moments, step counter, data position and noise all restored).
   func testResumeIsBitwiseOnSameRankCount() throws {

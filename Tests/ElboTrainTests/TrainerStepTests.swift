@@ -52,6 +52,51 @@ final class TrainerStepTests: XCTestCase {
     XCTAssertLessThanOrEqual(worst, 1e-6, "θ ← θ − lr·∇L on the step's items")
   }
 
+  /// Clipping, against the gradient computed by hand: SGD without momentum moves θ by
+  /// −lr·clip(g) with clip(g) = min(max(g, −v), v) elementwise, then scaled to norm ≤ c; the
+  /// step reports the norm before the scaling. Both with the sharded and the fused exchange.
+  func testClippingActsOnTheSummedGradient() throws {
+    let communicator = try Communicator.initialize()
+    for method in [AllreduceMethod.fused, .sharded] {
+      for (value, norm) in [(Float(0.01), nil), (nil, Float(0.5)), (Float(0.02), Float(0.3))] {
+        let experiment = try tinyVAE()
+        let store = experiment.store
+        let lr: Float = 0.05
+        let trainer = try Trainer(experiment: experiment, globalBatch: 50,
+                                  optimizer: SGD(parameterCount: store.count, learningRate: lr,
+                                                 momentum: 0),
+                                  method: method, clipping: GradientClipping(value: value, norm: norm),
+                                  seed: 4, communicator: communicator)
+        let step = 2
+        let before = Array(store.flatValues)
+        let tape = Tape()
+        store.zeroGrad()
+        let loss = experiment.loss(items: trainer.items(step: step), step: step,
+                                   epoch: 0, globalBatch: 50, tape: tape)
+        tape.backward(try XCTUnwrap(loss.loss))
+        var g = Array(store.flatGrads).map(Double.init)
+        if let v = value { g = g.map { min(max($0, -Double(v)), Double(v)) } }
+        let length = g.map { $0 * $0 }.reduce(0, +).squareRoot()
+        if let c = norm, length > Double(c) { g = g.map { $0 * Double(c) / length } }
+        XCTAssertTrue(value.map { v in Array(store.flatGrads).contains { abs($0) > v } } ?? true,
+                      "the elementwise case must clip something")
+        XCTAssertTrue(norm.map { length > Double($0) } ?? true, "the norm case must clip")
+
+        let outcome = try trainer.step(step)
+        if norm != nil {
+          XCTAssertEqual(try XCTUnwrap(outcome.gradientNorm), length, accuracy: 1e-4 * length)
+        } else {
+          XCTAssertNil(outcome.gradientNorm)
+        }
+        var worst = 0.0
+        for i in before.indices {
+          worst = max(worst, abs(Double(store.flatValues[i]) - (Double(before[i]) - Double(lr) * g[i])))
+        }
+        XCTAssertLessThanOrEqual(worst, 1e-6, "\(method) value \(String(describing: value)) norm \(String(describing: norm))")
+      }
+    }
+  }
+
   /// A NaN in a parameter makes the loss terms non-finite: the step names a term and leaves every
   /// parameter (and the optimizer) untouched.
   func testNonFiniteStepLeavesTheParametersUntouched() throws {

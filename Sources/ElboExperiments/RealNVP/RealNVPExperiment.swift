@@ -78,6 +78,12 @@ public final class RealNVPExperiment: Experiment {
   public let terms: TermNames
   public var dataDescription: String { config.data }
   public var itemCount: Int { trainCount }
+  public var dataDigest: UInt64? {
+    switch data {
+    case let .toy(_, train, _): return ContentDigest.of(train)
+    case let .images(train, _, _, _): return ContentDigest.of(train)
+    }
+  }
   let trainCount: Int, testCount: Int
   /// D.
   var dimension: Int { model.config.dimension }
