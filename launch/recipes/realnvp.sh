@@ -14,15 +14,19 @@
 # and 4.28 / 3.98 on ImageNet 32² / 64² with multi-scale convolutional ResNet couplings — other
 # data and architecture, not comparable with these numbers.
 #
-#   launch/reproduce realnvp [--epochs 5] [--lr 3e-4] [--activation tanh] [--seed 0] [--with-pytorch] [--no-speed]
+# --clip-norm C clips the gradient's L2 norm on both sides (Elbo's --clip-norm, PyTorch's
+# clip_grad_norm_; default off), the usual remedy for these spikes.
+#
+#   launch/reproduce realnvp [--epochs 5] [--lr 3e-4] [--activation tanh] [--seed 0] [--clip-norm C] [--with-pytorch] [--no-speed]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.
-epochs=5; lr=3e-4; seed=0; pytorch=0; speed=1; activation=tanh
+epochs=5; lr=3e-4; seed=0; pytorch=0; speed=1; activation=tanh; clip=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
     --lr) lr="$2"; shift 2 ;;
     --activation) activation="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --clip-norm) clip=(--clip-norm "$2"); shift 2 ;;
     --with-pytorch) pytorch=1; shift ;;
     --no-speed) speed=0; shift ;;
     *) echo "launch/reproduce realnvp: unknown flag $1" >&2; exit 2 ;;
@@ -42,13 +46,13 @@ run="$out/elbo-fashion-mnist-seed$seed"
 rm -rf "$run"
 if [ "$pytorch" -eq 1 ]; then
   "$torch_python" launch/reference/pytorch_realnvp.py train --data fashion-mnist \
-    --epochs "$epochs" "${arch[@]}" --lr "$lr" --batch 100 --seed "$seed" \
+    --epochs "$epochs" "${arch[@]}" --lr "$lr" --batch 100 --seed "$seed" "${clip[@]}" \
     --threads 1 > "$out/pytorch.json" 2> "$out/pytorch.log" &
   pytorch_pid=$!
 fi
 start=$(date +%s.%N)
 "$elbo" train realnvp --data fashion-mnist "${arch[@]}" --epochs "$epochs" --batch-size 100 \
-  --lr "$lr" --seed "$seed" --threads 1 --out "$run" > "$run.log"
+  --lr "$lr" --seed "$seed" "${clip[@]}" --threads 1 --out "$run" > "$run.log"
 seconds=$(python3 -c "import time; print(round(time.time() - $start, 1))")
 "$elbo" eval "$run" --json --threads 1 | grep '^{' \
   | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(impl='elbo', data='fashion-mnist', epochs=$epochs, lr=$lr, seed=$seed, train_seconds=$seconds); print(json.dumps(r))" \

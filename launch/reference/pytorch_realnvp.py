@@ -122,6 +122,8 @@ def train(args):
             loss = -(model.log_prob(y) + logjac).mean()
             opt.zero_grad()
             loss.backward()
+            if args.clip_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
             opt.step()
             total += loss.item()
         print(f"epoch {epoch + 1}: train bits/dim {bits_per_dim(-total / batches, d):.4f} "
@@ -181,6 +183,8 @@ def main():
     parser.add_argument("--activation", default="relu", choices=["relu", "tanh"])
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--clip-norm", type=float, default=None,
+                        help="clip_grad_norm_ of the gradient before each step (Elbo's --clip-norm)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
