@@ -11,6 +11,8 @@ import Foundation
 ///     plots/           SVG training curves, and plots the workload draws
 ///     artifacts.json   captions and steps of the workload's images and plots
 ///     report.html      one self-contained page of all of the above
+///     events.out.tfevents.*  the metrics as TensorBoard scalars (one file per process that trained)
+///     restarts.log     launch/train --max-restarts: each restart and its cause
 ///
 /// A run never writes into a directory that holds something else: a new run needs a new or
 /// empty directory, `--resume` reuses its own on purpose, and `--overwrite` replaces an earlier
@@ -25,9 +27,16 @@ public struct RunDirectory: Sendable {
   public var plots: String { path + "/plots" }
   public var reportFile: String { path + "/" + RunReport.reportFile }
 
-  /// Every name a run writes at the top of its directory (`--overwrite` deletes only these).
+  /// Every name a run writes at the top of its directory (`--overwrite` deletes only these),
+  /// besides the TensorBoard event files (``isRunEntry(_:)``).
   public static let entries = ["config.json", "metrics.jsonl", "metrics.csv", "checkpoints",
-                               "images", "plots", ArtifactIndex.fileName, RunReport.reportFile]
+                               "images", "plots", ArtifactIndex.fileName, RunReport.reportFile,
+                               "restarts.log"]
+
+  /// Whether `name` at the top of a run directory is something a run writes.
+  public static func isRunEntry(_ name: String) -> Bool {
+    entries.contains(name) || name.hasPrefix("events.out.tfevents.")
+  }
 
   public init(path: String) { self.path = path }
 
@@ -63,7 +72,7 @@ public struct RunDirectory: Sendable {
         + "config.json, so it does not look like an Elbo run; remove it yourself or choose "
         + "another --out")
     }
-    let foreign = contents.filter { !RunDirectory.entries.contains($0) && !$0.hasPrefix(".write-test-") }
+    let foreign = contents.filter { !RunDirectory.isRunEntry($0) && !$0.hasPrefix(".write-test-") }
     guard foreign.isEmpty else {
       throw ElboError("--out \(path): --overwrite refused: the directory holds files an Elbo "
         + "run does not write (\(foreign.sorted().prefix(3).joined(separator: ", "))"

@@ -23,9 +23,12 @@ final class RunOutputTests: XCTestCase {
     let r = try train(dir, ["--epochs", "1", "--log-every", "10"])
     XCTAssertTrue(r.stdout.contains("report: \(dir)/report.html"), r.stdout)
     let fm = FileManager.default
-    XCTAssertEqual(Set(try fm.contentsOfDirectory(atPath: dir)),
+    let top = try fm.contentsOfDirectory(atPath: dir)
+    XCTAssertEqual(Set(top.filter { !$0.hasPrefix("events.out.tfevents.") }),
                    ["config.json", "metrics.jsonl", "metrics.csv", "checkpoints", "images",
                     "plots", "artifacts.json", "report.html"])
+    XCTAssertEqual(top.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1,
+                   "one TensorBoard event file")
     XCTAssertEqual(Set(try fm.contentsOfDirectory(atPath: dir + "/images")),
                    ["reconstructions.png", "samples.png"])
     XCTAssertEqual(Set(try fm.contentsOfDirectory(atPath: dir + "/plots")),
