@@ -73,10 +73,15 @@ public struct MaskedLinear {
   ///     mask is set).
   ///   - bias: whether the layer has a bias (a MADE's direct input→output connection has none).
   ///   - contextInputs: C ≥ 0, the width of the optional context input.
+  ///   - initScale: multiplies the initial weight and bias bounds (1: `Linear`'s init; an IAF's
+  ///     output layer uses a small one so that each step starts near the identity).
   public init(_ store: ParameterStore, _ name: String, _ inputs: Int, _ outputs: Int,
-              mask: Tensor? = nil, bias: Bool = true, contextInputs: Int = 0) {
+              mask: Tensor? = nil, bias: Bool = true, contextInputs: Int = 0,
+              initScale: Float = 1) {
     precondition(contextInputs >= 0, "MaskedLinear '\(name)': contextInputs must be ≥ 0")
-    let bound = 1 / Float(inputs).squareRoot()
+    precondition(initScale >= 0 && initScale.isFinite,
+                 "MaskedLinear '\(name)': initScale must be finite and ≥ 0, got \(initScale)")
+    let bound = initScale / Float(inputs).squareRoot()
     weight = store.declare("\(name).weight", [inputs, outputs], .uniform(bound: bound))
     self.bias = bias ? store.declare("\(name).bias", [outputs], .uniform(bound: bound)) : nil
     context = contextInputs > 0

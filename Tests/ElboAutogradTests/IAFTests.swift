@@ -1,3 +1,4 @@
+import Foundation
 import ElboAutograd
 import ElboNN
 import ElboProbability
@@ -126,6 +127,87 @@ final class IAFTests: XCTestCase {
     let z = rng.tensor([rows, l], -1, 1)
     let sigma = flow.network(tape.constant(z), context: nil).s.sigmoid().value.array
     XCTAssertGreaterThan(sigma.reduce(0, +) / Float(sigma.count), 0.6, "mean σ at init")
+  }
+
+  func testZeroOutputInitIsTheGateTimesZ() {
+    // outputInitScale 0: the output layer starts at W = 0, b = 0, so m = 0 and s = forget bias
+    // for every z: z′ = sigmoid(b)·z exactly and log|det| = L·log sigmoid(b).
+    let l = 5
+    for bias: Float in [1, 3] {
+      let store = ParameterStore()
+      let flow = InverseAutoregressiveFlow(store, "iaf", dimension: l, hidden: [16, 16],
+                                           contextColumns: 0..<contextWidth, forgetBias: bias,
+                                           outputInitScale: 0)
+      store.allocate(seed: 11)
+      let tape = Tape(recording: false)
+      let z = rng.tensor([rows, l], -2, 2)
+      let (out, logDet) = flow(tape.constant(z), context: tape.constant(context(rows)))
+      let gate = 1 / (1 + Foundation.exp(-Double(bias)))
+      for i in 0..<z.count {
+        XCTAssertEqual(Double(out.value[i]), gate * Double(z[i]), accuracy: 1e-6, "b=\(bias) z′_\(i)")
+      }
+      for row in 0..<rows {
+        XCTAssertEqual(Double(logDet.value[row]), Double(l) * Foundation.log(gate), accuracy: 1e-5)
+      }
+    }
+  }
+
+  func testContextWithoutWeightsIsAddedAsItIs() {
+    // contextWeight false: h¹ = act(z·(W¹ ⊙ M¹) + b¹ + c) — the same step as with V = I.
+    let l = 5, h = 8
+    for reversed in [false, true] {
+      let plain = ParameterStore(), weighted = ParameterStore()
+      let direct = InverseAutoregressiveFlow(plain, "iaf", dimension: l, hidden: [h],
+                                             contextColumns: 1..<1 + h, reversed: reversed,
+                                             contextWeight: false)
+      let viaV = InverseAutoregressiveFlow(weighted, "iaf", dimension: l, hidden: [h],
+                                           contextColumns: 1..<1 + h, reversed: reversed)
+      plain.allocate(seed: 5)
+      weighted.allocate(seed: 5)
+      XCTAssertEqual(plain.count + h * h, weighted.count, "no V [C, H] without context weights")
+      // Same weights, V = I: the two steps are the same function.
+      for (name, index) in [("iaf.hidden1.weight", direct.hiddenLayers[0].weight),
+                            ("iaf.hidden1.bias", direct.hiddenLayers[0].bias!),
+                            ("iaf.output.weight", direct.outputLayer.weight),
+                            ("iaf.output.bias", direct.outputLayer.bias!)] {
+        let target = weighted.specs.firstIndex { $0.name == name }!
+        let from = plain.value(index), to = weighted.value(target)
+        for i in 0..<from.count { to[i] = from[i] }
+      }
+      let v = weighted.value(viaV.hiddenLayers[0].context!)
+      for i in 0..<h { for j in 0..<h { v[i * h + j] = i == j ? 1 : 0 } }
+      let tape = Tape(recording: false)
+      let z = rng.tensor([rows, l], -2, 2)
+      let c = rng.tensor([rows, 1 + h], -1.5, 1.5)
+      let a = direct(tape.constant(z), context: tape.constant(c))
+      let b = viaV(tape.constant(z), context: tape.constant(c))
+      for i in 0..<z.count { XCTAssertEqual(a.z.value[i], b.z.value[i], accuracy: 1e-5) }
+      for r in 0..<rows { XCTAssertEqual(a.logDet.value[r], b.logDet.value[r], accuracy: 1e-5) }
+      FlowCheck.assertLogDetMatchesJacobian("IAF context without weights", z) { tape, z in
+        direct(z, context: tape.constant(c))
+      }
+      FlowGradients.assertInputs("IAF context without weights: z, context", [z, c]) { v in
+        direct(v[0], context: v[1])
+      }
+    }
+  }
+
+  func testSpecOptionsDecodeAndValidate() throws {
+    // A config written before these options existed decodes with the defaults.
+    let old = #"{"kind":"iaf","length":2,"iafHidden":320,"iafContext":320,"iafForgetBias":1}"#
+    let spec = try JSONDecoder().decode(FlowChainSpec.self, from: Data(old.utf8))
+    XCTAssertEqual(spec.iafOutputInitScale, 1)
+    XCTAssertTrue(spec.iafContextWeight)
+    var bad = FlowChainSpec(kind: .iaf, length: 2)
+    bad.iafContextWeight = false
+    bad.iafContext = 100
+    XCTAssertThrowsError(try bad.validate()) {
+      XCTAssertTrue("\($0)".contains("iafContext must equal iafHidden"), "\($0)")
+    }
+    bad.iafContext = bad.iafHidden
+    XCTAssertNoThrow(try bad.validate())
+    bad.iafOutputInitScale = -1
+    XCTAssertThrowsError(try bad.validate())
   }
 
   // MARK: - Inverse

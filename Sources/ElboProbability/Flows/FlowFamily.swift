@@ -46,6 +46,10 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
   public var iafActivation: Activation = .elu
   /// IAF: added to s before the sigmoid, so σ starts near 1 (Kingma et al. suggest +1 to +2).
   public var iafForgetBias: Float = 1
+  /// IAF: scales the initial weights of each MADE's output layer (m and s heads).
+  public var iafOutputInitScale: Float = 1
+  /// IAF: whether each step maps the context through its own weights V (else adds it as it is).
+  public var iafContextWeight = true
   /// Sylvester: M, the number of orthonormal columns of Q (H-SNF: M ≤ L; T-SNF: M = L). 0 means
   /// "the latent dimension".
   public var sylvesterColumns = 0
@@ -69,7 +73,8 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
     try get(.kind, &kind); try get(.length, &length); try get(.parameters, &parameters)
     try get(.iafHidden, &iafHidden); try get(.iafContext, &iafContext)
     try get(.iafHiddenLayers, &iafHiddenLayers); try get(.iafActivation, &iafActivation)
-    try get(.iafForgetBias, &iafForgetBias)
+    try get(.iafForgetBias, &iafForgetBias); try get(.iafOutputInitScale, &iafOutputInitScale)
+    try get(.iafContextWeight, &iafContextWeight)
     try get(.sylvesterColumns, &sylvesterColumns)
     try get(.sylvesterReflections, &sylvesterReflections)
   }
@@ -104,6 +109,13 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
     }
     if kind == .sylvesterH && sylvesterReflections < 1 {
       throw FlowSpecError("sylvesterReflections must be ≥ 1, got \(sylvesterReflections)")
+    }
+    if !(iafOutputInitScale.isFinite && iafOutputInitScale >= 0) {
+      throw FlowSpecError("iafOutputInitScale must be finite and ≥ 0, got \(iafOutputInitScale)")
+    }
+    if kind == .iaf && parameters == .amortised && !iafContextWeight && iafContext != iafHidden {
+      throw FlowSpecError("iafContext must equal iafHidden (\(iafHidden)) when the context is "
+                            + "added without weights (iafContextWeight false), got \(iafContext)")
     }
     if !iafForgetBias.isFinite {
       throw FlowSpecError("iafForgetBias must be finite, got \(iafForgetBias)")
@@ -164,7 +176,8 @@ public struct FlowChainSpec: Codable, Equatable, Sendable {
           contextColumns: parameters == .amortised ? contextOffset..<contextOffset + iafContext
                                                    : nil,
           reversed: k % 2 == 1, maskIndex: k, activation: iafActivation,
-          forgetBias: iafForgetBias))
+          forgetBias: iafForgetBias, outputInitScale: iafOutputInitScale,
+          contextWeight: iafContextWeight))
       case (.sylvesterH, .global), (.sylvesterT, .global):
         let (m, q) = sylvesterShape(l, step: k)
         steps.append(SylvesterFlow(store, "\(name).\(k)", dimension: l, columns: m,
