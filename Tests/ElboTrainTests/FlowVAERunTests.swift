@@ -32,6 +32,14 @@ final class FlowVAERunTests: XCTestCase {
     XCTAssertEqual(user.config.flow.iafHidden, FlowChainSpec().iafHidden)
     XCTAssertEqual(user.config.klWarmup, 50)
     XCTAssertThrowsError(try user.apply(text: "vae:\n  flow:\n    lenght: 3\n", source: "typo.yaml"))
+    // A Bool false (YAML and JSON) overrides a true default.
+    XCTAssertTrue(user.config.flow.iafContextWeight)
+    for text in ["vae:\n  flow:\n    iafContextWeight: false\n",
+                 #"{"vae": {"flow": {"iafContextWeight": false}}}"#] {
+      var c = Session.defaultConfig(VAEExperiment.self)
+      try c.apply(text: text, source: "bool")
+      XCTAssertFalse(c.config.flow.iafContextWeight, text)
+    }
   }
 
   /// A flow spec of length 0 (whatever its kind and parameter source) builds the plain VAE:
