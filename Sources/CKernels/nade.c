@@ -168,11 +168,18 @@ EK_INLINE void nade_forward_tile(const float *restrict x, const float *restrict 
   }
 }
 
+/* `floats` floats, 64-byte aligned for the vector loads. C11's aligned_alloc wants the size to be
+ * a multiple of the alignment (glibc does not check, AddressSanitizer does), so round it up. */
+static float *nade_alloc(size_t floats) {
+  size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+  return aligned_alloc(64, bytes);
+}
+
 EK_CLONES void ek_nade_forward(const float *restrict x, const float *restrict W,
                                const float *restrict c, const float *restrict V,
                                const float *restrict b, float *restrict logp,
                                float *restrict logits, long R, long D, long H) {
-  float *a = aligned_alloc(64, (size_t)(NADE_TILE * H + 16) * sizeof(float));
+  float *a = nade_alloc((size_t)(NADE_TILE * H + 16));
   float *own = logits ? NULL : malloc((size_t)(NADE_TILE * D) * sizeof(float));
   for (long r0 = 0; r0 < R; r0 += NADE_TILE) {
     long E = R - r0 < NADE_TILE ? R - r0 : NADE_TILE;
@@ -190,7 +197,7 @@ EK_CLONES void ek_nade_sample(const float *restrict W, const float *restrict c,
                               const float *restrict V, const float *restrict b,
                               const float *restrict u, float *restrict x, float *restrict logits,
                               long R, long D, long H) {
-  float *a = aligned_alloc(64, (size_t)(NADE_TILE * H + 16) * sizeof(float));
+  float *a = nade_alloc((size_t)(NADE_TILE * H + 16));
   for (long r0 = 0; r0 < R; r0 += NADE_TILE) {
     long E = R - r0 < NADE_TILE ? R - r0 : NADE_TILE;
     for (long e = 0; e < E; e++) memcpy(a + e * H, c, (size_t)H * sizeof(float));
@@ -291,7 +298,7 @@ EK_CLONES void ek_nade_backward(const float *restrict x, const float *restrict W
                                 const float *restrict logits, const float *restrict dlogp,
                                 float *restrict dW, float *restrict dc, float *restrict dV,
                                 float *restrict db, long R, long D, long H) {
-  float *a = aligned_alloc(64, (size_t)(2 * NADE_TILE * H + 16) * sizeof(float));
+  float *a = nade_alloc((size_t)(2 * NADE_TILE * H + 16));
   float *acc = a + NADE_TILE * H;
   float *dl = malloc((size_t)(NADE_TILE * D) * sizeof(float));  // [E, D]
   for (long r0 = 0; r0 < R; r0 += NADE_TILE) {
