@@ -102,6 +102,25 @@ final class PluginTests: XCTestCase {
 
   /// Configs written before models had their own sections (data and binarisation at the top,
   /// the Bayes-by-Backprop options under "bbb") read into today's layout.
+  /// Every recipe in configs/ is accepted by its model as written (one step each): its keys,
+  /// types and model name hold, so the README's `elbo train <model> --config configs/…` runs.
+  func testEveryRecipeInConfigsIsAccepted() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().path
+    let files = try FileManager.default.contentsOfDirectory(atPath: root + "/configs")
+      .filter { $0.hasSuffix(".yaml") }.sorted()
+    XCTAssertGreaterThanOrEqual(files.count, 9)
+    let dir = scratchDirectory("recipes")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for file in files {
+      let text = try String(contentsOfFile: root + "/configs/" + file, encoding: .utf8)
+      let model = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("model: ") }?
+        .dropFirst("model: ".count), file)
+      try elbo(["train", String(model), "--config", root + "/configs/" + file, "--max-steps", "1",
+                "--threads", "1", "--out", dir + "/" + file])
+    }
+  }
+
   func testLegacyConfigsStillRead() throws {
     let legacy = """
       {"adamEpsilon": 1e-08, "allreduce": "sharded", "batchSize": 100,
