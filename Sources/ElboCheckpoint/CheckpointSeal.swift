@@ -81,16 +81,9 @@ public enum CheckpointSeal {
     }
   }
 
-  /// (file length, digest of bytes [512, length)), reading 8 MB at a time.
+  /// (file length, digest of bytes [512, length)).
   private static func contentDigest(_ handle: FileHandle) throws -> (Int, UInt64) {
-    let length = Int(try handle.seekToEnd())
-    guard length > userBlockBytes else { return (length, 0) }
-    try handle.seek(toOffset: UInt64(userBlockBytes))
-    var digest = ContentDigest.Streaming()
-    while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
-      chunk.withUnsafeBytes { digest.update($0) }
-    }
-    return (length, digest.finish())
+    try ContentDigest.of(handle, from: userBlockBytes)
   }
 
   private static func put<T: FixedWidthInteger>(_ v: T, at offset: Int, in bytes: inout [UInt8]) {

@@ -20,6 +20,17 @@ public enum ContentDigest {
     return s.finish()
   }
 
+  /// (file length, digest of bytes [offset, length)) of an open file, read 8 MB at a time.
+  public static func of(_ handle: FileHandle, from offset: Int = 0) throws -> (length: Int, digest: UInt64) {
+    let length = Int(try handle.seekToEnd())
+    try handle.seek(toOffset: UInt64(min(offset, length)))
+    var digest = Streaming()
+    while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
+      chunk.withUnsafeBytes { digest.update($0) }
+    }
+    return (length, digest.finish())
+  }
+
   /// Several digests combined in order.
   public static func combine(_ parts: [UInt64]) -> UInt64 {
     parts.withUnsafeBytes { of($0) }

@@ -205,11 +205,15 @@ public final class GradientSync {
     return flags
   }
 
-  /// Clips every element of the reduced gradient to [−v, v] (every rank, the whole buffer: the
-  /// same values on every rank wherever the optimizer reads them).
+  /// The part of the reduced gradient this rank's optimizer step reads: all of it (fused,
+  /// bucketed) or its ``shard`` (sharded). Clipping touches only this.
+  private var updated: Range<Int> { exchange == nil ? 0..<store.count : shard }
+
+  /// Clips every element this rank's optimizer reads to [−v, v] (no communication: the reduced
+  /// values are the same on every rank that holds them).
   func clipElements(to v: Float) {
     let g = store.flatGrads
-    for i in g.indices { g[i] = Swift.min(Swift.max(g[i], -v), v) }
+    for i in updated { g[i] = Swift.min(Swift.max(g[i], -v), v) }
   }
 
   /// Σ g² over this rank's ``shard`` of the reduced gradient, in Double: summed over the ranks
@@ -222,10 +226,10 @@ public final class GradientSync {
     return s
   }
 
-  /// Multiplies the reduced gradient by `factor` (the whole buffer, every rank).
+  /// Multiplies the part of the reduced gradient this rank's optimizer reads by `factor`.
   func scaleGradient(by factor: Float) {
     let g = store.flatGrads
-    for i in g.indices { g[i] *= factor }
+    for i in updated { g[i] *= factor }
   }
 
   /// "gradient of <tensor>" for the first tensor whose summed ``nonFiniteFlags()`` are set.

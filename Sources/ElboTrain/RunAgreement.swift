@@ -41,10 +41,12 @@ public struct RunIdentity: Sendable, Equatable {
   public static func buildDigest() -> String {
     let path = "/proc/self/exe"
     let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? path
-    guard let bytes = FileManager.default.contents(atPath: path) else {
+    guard let handle = FileHandle(forReadingAtPath: path),
+          let (length, digest) = try? ContentDigest.of(handle) else {
       return "\(resolved) (unreadable)"
     }
-    return "\(hex(ContentDigest.of(bytes))) (\(bytes.count) bytes, \(resolved))"
+    try? handle.close()
+    return "\(hex(digest)) (\(length) bytes, \(resolved))"
   }
 
   /// Collective: throws the same ``ElboError`` on every rank unless every rank's items equal
