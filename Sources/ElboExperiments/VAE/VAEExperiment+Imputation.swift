@@ -109,7 +109,9 @@ extension VAEExperiment: ImputingExperiment {
   func imputationPicture(truth: [Float], missing: [Float], imputed: [Float],
                          mask: ImputationMask, request: ImputationRequest) -> Artifact {
     let d = test.dimension, cols = VAEExperiment.imageColumns
-    let shown = min(VAEExperiment.imputationShown, truth.count / d)
+    // Whole blocks of `cols` images (a short last block would break the grid's rows).
+    var shown = min(VAEExperiment.imputationShown, truth.count / d)
+    if shown > cols { shown -= shown % cols }
     func row(_ k: Int, _ v: [Float]) -> [Float] { Array(v[(k * d)..<((k + 1) * d)]) }
     var tiles: [[Float]] = []
     for start in stride(from: 0, to: shown, by: cols) {
