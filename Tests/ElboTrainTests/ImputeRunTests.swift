@@ -43,7 +43,7 @@ final class ImputeRunTests: XCTestCase {
   }
 
   /// A flow-posterior run: `elbo impute --json` gives the iterations, log-likelihoods and
-  /// baseline, writes a 3-row picture; `elbo eval --json` has the compression rate equal to
+  /// baseline, writes a 3-row picture, and gives the same figures on 2 ranks; `elbo eval --json` has the compression rate equal to
   /// test_kl / (784 ln 2). Then the bad inputs, each one line and exit status 2.
   func testImputeCommandAndEvalCompressionOnAFlowRun() throws {
     let dir = scratchDirectory("impute")
@@ -66,6 +66,16 @@ final class ImputeRunTests: XCTestCase {
     let image = try XCTUnwrap(DecodedPNG(try Data(contentsOf: URL(fileURLWithPath: png))))
     XCTAssertEqual(image.height, 3 * 28 + 2, "observed / imputed / truth rows")
     XCTAssertEqual(image.width, 8 * 29 - 1)
+    // Two ranks split the images: the same figures, up to rounding.
+    let two = try elbo(["impute", run, "--mask", "top-half", "--iterations", "3", "-n", "10",
+                        "--chains", "2", "--json", "--out", dir + "/two.png", "--threads", "1"],
+                       ranks: 2).stdout
+    let twoLine = try XCTUnwrap(two.split(separator: "\n").last { $0.hasPrefix("{") })
+    let m2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(twoLine.utf8)) as? [String: Any])
+    assertClose(try XCTUnwrap(m2["log_likelihood"] as? [Double]),
+                try XCTUnwrap(m["log_likelihood"] as? [Double]), atol: 1e-6, rtol: 1e-6)
+    XCTAssertEqual(try XCTUnwrap(m2["baseline_log_likelihood"] as? Double),
+                   try XCTUnwrap(m["baseline_log_likelihood"] as? Double), accuracy: 1e-9)
     let table = try elbo(["impute", run, "--mask", "random-50", "--iterations", "2", "-n", "4",
                           "--chains", "2", "--out", dir + "/r.png"]).stdout
     XCTAssertTrue(table.contains("marginal baseline"), table)
