@@ -22,8 +22,11 @@ struct Impute: ParsableCommand {
   var mask = "left-half"
   @Option(help: "T, iterations of the encoder–decoder chain.") var iterations = 50
   @Option(name: .shortAndLong, help: "Test images to impute (spread evenly over the test set).") var n = 100
-  @Option(help: "C, independent chains per image (the log-likelihood averages over them).")
-  var chains = 16
+  @Option(help: ArgumentHelp("C, independent chains per image.", discussion: """
+    The log-likelihood averages p(x_missing | z) over them; with half an image missing, few
+    chains underestimate it a lot (the mean is dominated by the chains that found the truth).
+    """))
+  var chains = 64
   @Option(help: "Seed of the masks and the chains (default: the run's).") var seed: UInt64?
   @Option(help: "PNG file to write (default: RUN/images/impute-<mask>-step<step>.png).")
   var out: String?

@@ -11,7 +11,7 @@ public struct ImputationRequest: Sendable {
   /// N, test images (spread evenly over the test set; ≥ 1).
   public var images = 100
   /// C, independent chains per image (≥ 1).
-  public var chains = 16
+  public var chains = 64
   /// The noise seed (nil: the run's).
   public var seed: UInt64?
   public init() {}

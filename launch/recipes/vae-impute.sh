@@ -3,11 +3,11 @@
 # 1 BLAS thread — what `launch/train vae` trains). Prints the `elbo eval` line (with
 # compression_bits_per_dim) and, per mask, the `elbo impute --json` line (log p(x_missing |
 # x_observed) at T = 1, 2, 5, 10, 20, 50 beside the marginal baseline), then a summary.
-# Pictures go to the run's images/. Takes ~4 min to train and ~1–2 min per mask on 2 cores.
+# Pictures go to the run's images/. Takes ~4 min to train and ~2 min per mask on 2 cores.
 #
-#   launch/reproduce vae-impute [--seed 0] [--n 1000] [--chains 16] [--iterations 50] [--train-flags "--flow planar --flow-length 4"]
+#   launch/reproduce vae-impute [--seed 0] [--n 200] [--chains 128] [--iterations 50] [--train-flags "--flow planar --flow-length 4"]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.
-seed=0; n=1000; chains=16; iterations=50; train_flags=""
+seed=0; n=200; chains=128; iterations=50; train_flags=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) seed="$2"; shift 2 ;;
