@@ -22,7 +22,9 @@ final class WeightCompressionTests: XCTestCase {
     return (mlp, store)
   }
 
-  func address(_ i: Int) -> NoiseAddress { NoiseAddress(seed: 1, purpose: .evaluation, item: UInt32(i)) }
+  func address(_ i: Int) -> NoiseAddress {
+    NoiseAddress(seed: 1, purpose: .evaluation, item: UInt32(i))
+  }
 
   func testClosedFormAndMonteCarloWeightKL() {
     let s: Float = 0.7

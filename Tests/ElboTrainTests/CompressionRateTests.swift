@@ -40,7 +40,8 @@ final class CompressionRateTests: XCTestCase {
     }
     let w2 = values("encoder.fc2.weight")
     for i in w2.indices { w2[i] *= 8 }
-    let w1 = values("encoder.fc1.weight"), b1 = values("encoder.fc1.bias"), b2 = values("encoder.fc2.bias")
+    let w1 = values("encoder.fc1.weight"), b1 = values("encoder.fc1.bias")
+    let b2 = values("encoder.fc2.bias")
 
     let d = 784, n = e.test.count
     var kl = 0.0

@@ -43,8 +43,9 @@ final class ImputeRunTests: XCTestCase {
   }
 
   /// A flow-posterior run: `elbo impute --json` gives the iterations, log-likelihoods and
-  /// baseline, writes a 3-row picture, and gives the same figures on 2 ranks; `elbo eval --json` has the compression rate equal to
-  /// test_kl / (784 ln 2). Then the bad inputs, each one line and exit status 2.
+  /// baseline, writes a 3-row picture, and gives the same figures on 2 ranks; `elbo eval --json`
+  /// has the compression rate equal to test_kl / (784 ln 2). Then the bad inputs, each one line
+  /// and exit status 2.
   func testImputeCommandAndEvalCompressionOnAFlowRun() throws {
     let dir = scratchDirectory("impute")
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -71,7 +72,8 @@ final class ImputeRunTests: XCTestCase {
                         "--chains", "2", "--json", "--out", dir + "/two.png", "--threads", "1"],
                        ranks: 2).stdout
     let twoLine = try XCTUnwrap(two.split(separator: "\n").last { $0.hasPrefix("{") })
-    let m2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(twoLine.utf8)) as? [String: Any])
+    let m2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(twoLine.utf8))
+                             as? [String: Any])
     assertClose(try XCTUnwrap(m2["log_likelihood"] as? [Double]),
                 try XCTUnwrap(m["log_likelihood"] as? [Double]), atol: 1e-6, rtol: 1e-6)
     XCTAssertEqual(try XCTUnwrap(m2["baseline_log_likelihood"] as? Double),
@@ -83,7 +85,8 @@ final class ImputeRunTests: XCTestCase {
 
     let ev = try elbo(["eval", run, "--k", "5", "--json", "--threads", "1"]).stdout
     let evLine = try XCTUnwrap(ev.split(separator: "\n").last { $0.hasPrefix("{") })
-    let e = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(evLine.utf8)) as? [String: Any])
+    let e = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(evLine.utf8))
+                            as? [String: Any])
     let kl = try XCTUnwrap(e["test_kl"] as? Double)
     let r = try XCTUnwrap(e["compression_bits_per_dim"] as? Double)
     XCTAssertEqual(r, kl / (784 * log(2.0)), accuracy: 1e-9)

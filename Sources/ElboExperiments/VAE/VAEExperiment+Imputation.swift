@@ -5,7 +5,8 @@ import ElboTrain
 import Foundation
 
 /// `elbo impute` on a VAE run: the encoder–decoder chain of Rezende et al. (2014, §6) on N
-/// binary test images spread evenly over the test set (`VAEImputer`), beside the training set's per-pixel marginal.
+/// binary test images spread evenly over the test set (`VAEImputer`), beside the training
+/// set's per-pixel marginal.
 ///
 /// Noise: the mask of test image g (random-50) is the stream (seed, evaluation, 2⁴⁶ − 1, g);
 /// chain c of image g at iteration t draws from (seed, evaluation, 2⁴⁶ + t, g·C + c) — far

@@ -132,8 +132,9 @@ public final class VAEImputer {
       for (k, i) in images.enumerated() {
         for ch in 0..<c {
           var rng = RandomStream(address(t, i, ch))
+          let row = k * c + ch
           normals.withUnsafeMutableBufferPointer {
-            rng.fillNormal(UnsafeMutableBufferPointer(rebasing: $0[((k * c + ch) * l)..<((k * c + ch + 1) * l)]))
+            rng.fillNormal(UnsafeMutableBufferPointer(rebasing: $0[(row * l)..<((row + 1) * l)]))
           }
         }
       }
@@ -164,7 +165,8 @@ public final class VAEImputer {
       for (k, i) in images.enumerated() {
         for ch in 0..<c {
           var rng = RandomStream(address(t, i, ch), startBlock: VAEImputer.uniformBlock)
-          rng.fillUniform(UnsafeMutableBufferPointer(rebasing: ub[((k * c + ch) * d)..<((k * c + ch + 1) * d)]))
+          let row = k * c + ch
+          rng.fillUniform(UnsafeMutableBufferPointer(rebasing: ub[(row * d)..<((row + 1) * d)]))
         }
       }
     }
