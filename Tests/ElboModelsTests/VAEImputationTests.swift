@@ -92,6 +92,61 @@ final class VAEImputationTests: XCTestCase {
     }
   }
 
+  /// With the encoder's last weight matrix zero, q(z|x) = N(μ, σ²) whatever x, so every chain's
+  /// z is an independent draw from it and the estimate log (1/C) Σ_c p(x_m | z_c) converges to
+  /// log ∫ N(z; μ, σ²) p(x_m | z) dz, here a 1-D integral done on a grid with the model's own
+  /// decoder. The decoder is made to depend strongly on z, so that the mean of the logs (the
+  /// wrong estimator) is far from it.
+  func testTheEstimatorConvergesToTheIntegralOverTheLatent() {
+    var c = VAE.Config()
+    c.inputs = 64; c.hidden = 8; c.hiddenLayers = 1; c.latent = 1
+    let model = VAE(c, seed: 5)
+    let encoderOut = model.encoder.layers.last!
+    model.store.value(encoderOut.weight).buffer.update(repeating: 0)
+    let eb = model.store.value(encoderOut.bias).buffer
+    eb[0] = 0.3; eb[1] = log(0.8 * 0.8)                        // μ = 0.3, σ = 0.8
+    let w1 = model.store.value(model.decoder.layers[0].weight).buffer
+    for i in w1.indices { w1[i] *= 6 }
+    let d = 64
+    let truth = binary(d), missing = binary(d)
+
+    // log ∫ N(z; μ, σ²) p(x_m|z) dz on 4001 points over μ ± 8σ (log-sum-exp in Double).
+    let tape = Tape(recording: false)
+    let points = 4001, lo = 0.3 - 8 * 0.8, step = 16 * 0.8 / Double(points - 1)
+    let z = tape.tensor([points, 1])
+    for i in 0..<points { z[i] = Float(lo + Double(i) * step) }
+    let logits = model.decoder(tape.constant(z), model.store).value
+    var terms = [Double](repeating: 0, count: points)
+    for i in 0..<points {
+      let zi = lo + Double(i) * step, u = (zi - 0.3) / 0.8
+      var lp = -0.5 * u * u - log(0.8) - 0.5 * log(2 * Double.pi) + log(step)
+      for j in 0..<d where missing[j] == 1 {
+        let v = Double(logits[i * d + j])
+        lp += Double(truth[j]) * v - (max(v, 0) + log1p(exp(-abs(v))))
+      }
+      terms[i] = lp
+    }
+    let top = terms.max()!
+    let exact = top + log(terms.reduce(0) { $0 + exp($1 - top) })
+
+    let chains = 4000
+    let imputer = VAEImputer(model: model, chains: chains, imagesPerChunk: 1)
+    let result = imputer.run(truth: truth, missing: missing, iterations: 2, reported: [1, 2],
+                             address: { NoiseAddress(seed: 8, purpose: .evaluation,
+                                                     time: UInt64($0), item: UInt32($2)) })
+    XCTAssertEqual(result.logLikelihood[0][0], exact, accuracy: 0.05)
+    XCTAssertEqual(result.logLikelihood[1][0], exact, accuracy: 0.05)
+
+    // The mean of log p(x_m|z) over the same kind of draws is well below: the test can tell.
+    var meanLog = 0.0
+    for i in 0..<points {
+      let zi = lo + Double(i) * step, u = (zi - 0.3) / 0.8
+      let weight = exp(-0.5 * u * u) / (0.8 * (2 * Double.pi).squareRoot()) * step
+      meanLog += weight * (terms[i] - log(weight))
+    }
+    XCTAssertLessThan(meanLog, exact - 0.5, "the decoder should depend on z strongly")
+  }
+
   /// The chunking of images changes no number beyond rounding (every draw is keyed by image
   /// and chain), and a different seed does (so the keying is not vacuous).
   func testResultsDoNotDependOnChunking() {
