@@ -5,14 +5,14 @@ struct Impute: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Fill in missing pixels of test images with a trained VAE.",
     discussion: """
-      Hides part of each of -n binary test images, spread evenly over the test set (--mask
-      left-half, top-half, or random-50: each pixel with probability ½), and fills it by
-      iterating the encoder and the decoder (Rezende et al. 2014, §6): the missing pixels start
-      at random, then T times z ~ q(z|x) and the missing pixels are resampled from p(x|z), the
-      observed ones kept. Prints, for T = 1, 2, 5, 10, … and --iterations, the imputation
-      log-likelihood of the true missing pixels, log p(x_missing | x_observed) ≈
-      log (1/C) Σ_c p(x_missing | z_c) over the --chains chains of each image (nats per image),
-      beside a model-free baseline (each pixel at its training-set frequency). Writes a picture:
+      Hides part of each of -n binary test images, spread evenly over the test set (--mask \
+      left-half, top-half, or random-50: each pixel with probability ½), and fills it by \
+      iterating the encoder and the decoder (Rezende et al. 2014, §6): the missing pixels start \
+      at random, then T times z ~ q(z|x) and the missing pixels are resampled from p(x|z), the \
+      observed ones kept. Prints, for T = 1, 2, 5, 10, … and --iterations, the imputation \
+      log-likelihood of the true missing pixels, log p(x_missing | x_observed) ≈ \
+      log (1/C) Σ_c p(x_missing | z_c) over the --chains chains of each image (nats per image), \
+      beside a model-free baseline (each pixel at its training-set frequency). Writes a picture: \
       observed (missing pixels grey) / imputed / truth. Works with flow posteriors too.
       """)
 
@@ -24,7 +24,7 @@ struct Impute: ParsableCommand {
   @Option(name: .shortAndLong, help: "Test images to impute (spread evenly over the test set).")
   var n = 100
   @Option(help: ArgumentHelp("C, independent chains per image.", discussion: """
-    The log-likelihood averages p(x_missing | z) over them; with half an image missing, few
+    The log-likelihood averages p(x_missing | z) over them; with half an image missing, few \
     chains underestimate it a lot (the mean is dominated by the chains that found the truth).
     """))
   var chains = 64
