@@ -6,10 +6,12 @@ struct Eval: ParsableCommand {
     abstract: "A trained model's headline test metrics, on one line (or one JSON line).",
     discussion: """
       The VAE: the importance-sampled test log-likelihood with --k samples per image (nats;
-      Burda et al. 2016), test ELBO and active units; k = 5000 on 10,000 Fashion-MNIST test
-      images takes minutes (k = 1000 about a fifth of that). Bayes by Backprop: test error,
-      log-likelihood, entropies (classifier) or held-out coverage (regression). NADE and MADE:
-      the exact test log-likelihood. The record is also appended to the run's metrics.jsonl.
+      Burda et al. 2016), test ELBO and active units, the compression rate KL/(784 ln 2) in
+      bits per pixel; k = 5000 on 10,000 Fashion-MNIST test images takes minutes (k = 1000
+      about a fifth of that). Bayes by Backprop: test error, log-likelihood, entropies
+      (classifier) or held-out coverage (regression), and the weight posterior's KL in bits per
+      weight. NADE and MADE: the exact test log-likelihood. The record is also appended to the
+      run's metrics.jsonl.
       """)
 
   @Argument(help: "A run directory (uses its latest checkpoint) or a checkpoint file.")

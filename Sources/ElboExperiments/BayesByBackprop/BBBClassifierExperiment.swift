@@ -166,6 +166,7 @@ public final class BBBClassifierExperiment: Experiment {
     cachedPredictions = (parameterFingerprint(), predictions)
     var metrics = classifierTestMetrics(predictions)
     metrics["predict_samples"] = Double(predictionSamples)
+    metrics.merge(weightCompressionMetrics(model.network, store: store, seed: seed)) { a, _ in a }
     return metrics
   }
 

@@ -276,6 +276,7 @@ public final class BBBRegressionExperiment: Experiment {
                    "noise_std": noiseStd]
     // A point network has no epistemic part (0/0): its ratio is left out, not NaN.
     if inEpi > 0 { metrics["epistemic_std_ratio_out_in"] = outEpi / inEpi }
+    metrics.merge(weightCompressionMetrics(model.network, store: store, seed: seed)) { a, _ in a }
     return metrics
   }
 

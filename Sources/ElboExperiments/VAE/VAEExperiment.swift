@@ -68,7 +68,8 @@ public final class VAEExperiment: BinaryImageExperiment {
     Encoder 784-H-…-H → (μ, log σ²) of a diagonal Gaussian q(z|x); decoder the reverse with
     Bernoulli logits; prior N(0, I) (Kingma & Welling 2014; IWAE: Burda et al. 2016). Logged
     per window: F = −ELBO, log p(x|z), the analytic KL, the Monte Carlo surprise
-    log p(z) − log q(z|x); per epoch: test ELBO, active units. Pictures: reconstructions and
+    log p(z) − log q(z|x); per epoch: test ELBO, active units, the compression rate
+    KL/(784 ln 2) in bits per pixel. Pictures: reconstructions and
     prior samples. `elbo eval` adds the importance-sampled test log-likelihood (--k).
     With --flow KIND --flow-length K (K > 0) the posterior is q₀ pushed through K flows
     (Rezende & Mohamed 2015): the bound, the KL (then a Monte Carlo estimate), the extra logged
@@ -175,7 +176,8 @@ public final class VAEExperiment: BinaryImageExperiment {
   }
 
   /// Test-set ELBO (one sample; analytic KL, or Monte Carlo with a flow) and active units (of
-  /// μ(x), with a flow of μ(x) pushed through it), each rank on its share of the
+  /// μ(x), with a flow of μ(x) pushed through it), and the compression rate
+  /// (test_kl / (D ln 2) bits per pixel), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
@@ -221,6 +223,8 @@ public final class VAEExperiment: BinaryImageExperiment {
                    "test_kl": total[2] / n, "test_surprise": total[3] / n,
                    "active_units": Double(active)]
     if model.hasFlow { metrics["test_log_det"] = total[4] / n }
+    // Bits per pixel to send q(z|x) (seed 001): from the same KL as test_kl.
+    metrics.merge(CompressionRate(dimension: d, klNats: total[2] / n).metrics) { a, _ in a }
     return metrics
   }
 
