@@ -53,6 +53,13 @@ public final class Flow2D {
     /// E, the mixing noise of the semi-implicit q, and H, its MLP's hidden width.
     public var mixingDimension = 3
     public var hidden = 50
+    /// The MLP's non-linearity (Titsias & Ruiz: ReLU).
+    public var activation: Activation = .relu
+    /// σ of q(z|ε) at initialisation (Titsias & Ruiz: 0.5).
+    public var initialStd: Float = 0.5
+    /// The factor on the MLP's last-layer initial weights (see
+    /// ``SemiImplicit2D/scaleOutputLayer(_:by:)``).
+    public var mixingInitScale: Float = 8
     /// K, the extra mixing draws of SIVI's surrogate (semi-implicit: trained on; uivi: logged).
     public var mixSamples = 50
     /// UIVI's HMC. Each step starts every chain at this step size (it is not carried from step
@@ -80,8 +87,12 @@ public final class Flow2D {
     public let logQ: Variable
     /// U(z_K) [R].
     public let energy: Variable
+    /// UIVI only: the HMC acceptance summed over the rows (each row's mean over its iterations).
+    public var acceptanceSum: Double? = nil
     /// UIVI only: the mean HMC acceptance over the rows.
-    public var acceptance: Float? = nil
+    public var acceptance: Float? {
+      acceptanceSum.map { Float($0 / Double(max(1, z.shape[0]))) }
+    }
   }
 
   public static let dimension = 2
@@ -100,9 +111,11 @@ public final class Flow2D {
       baseMean = nil
       baseLogVariance = nil
       semiImplicit = SemiImplicit2D(store, "q", mixingDimension: config.mixingDimension,
-                                    hidden: config.hidden)
+                                    hidden: config.hidden, activation: config.activation,
+                                    initialStd: config.initialStd)
       chain = FlowChain([])
       store.allocate(seed: seed)
+      semiImplicit?.scaleOutputLayer(store, by: config.mixingInitScale)
       return
     }
     semiImplicit = nil
@@ -213,7 +226,7 @@ extension Flow2D {
     for i in 0..<r { for j in 0..<e { eps0[i * e + j] = noise[i * noise.cols + j] } }
     var sampler = HamiltonianMonteCarlo(config.hmc, chains: r)
     let store = self.store
-    let (score, acceptance, _) = UIVI.score(
+    let (score, _, _) = UIVI.score(
       z: z.value, start: eps0,
       conditional: { si.conditional($0, store: store, frozen: true) },
       sampler: &sampler, streams: &streams)
@@ -226,7 +239,7 @@ extension Flow2D {
                            logVariance: tape.constant(q0.logVariance.value))
     let logQ = siviSurrogate(si, z: zc, generating: g, mixing: mixing, frozen: true)
     var t = Terms(loss: perRow.sum().affine(scale: 1 / normalizer), z: z, logQ: logQ, energy: u)
-    t.acceptance = acceptance
+    t.acceptanceSum = sampler.lastChainAcceptance.reduce(0.0) { $0 + Double($1) }
     return t
   }
 }

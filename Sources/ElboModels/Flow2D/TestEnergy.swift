@@ -43,6 +43,16 @@ public enum TestEnergy: String, Codable, CaseIterable, Sendable {
   /// Width of the wall ½((|z₁| − 4)₊/s)² (see the file comment).
   public static let wallScale = 0.2
 
+  /// two-modes' coverage: −1 if z is within ``nearModeRadius`` of the mode −(2, 2), +1 if
+  /// within it of (2, 2), else 0. (p has 0.5·(1 − e^{−2}) = 0.43 of its mass near each.)
+  public static func nearMode(_ z1: Double, _ z2: Double) -> Int {
+    let m = twoModesOffset, r2 = nearModeRadius * nearModeRadius
+    if sq(z1 + m) + sq(z2 + m) < r2 { return -1 }
+    if sq(z1 - m) + sq(z2 - m) < r2 { return 1 }
+    return 0
+  }
+  public static let nearModeRadius = 2.0
+
   /// Whether the target has the wall along z₁ (U₂–U₄).
   public var hasWall: Bool { self == .u2 || self == .u3 || self == .u4 }
 

@@ -89,6 +89,9 @@ public struct HamiltonianMonteCarlo {
   public let settings: Settings
   /// The adaptable state: one step size (shared) or one per chain. Save it to resume exactly.
   public var stepSizes: [Float]
+  /// Each chain's mean Metropolis acceptance probability over the last `run`'s iterations (for
+  /// logs that must not depend on how rows are grouped).
+  public private(set) var lastChainAcceptance: [Float] = []
 
   /// - Parameter chains: R (used for per-chain step sizes; a shared sampler serves any R).
   public init(_ settings: Settings = Settings(), chains: Int) {
@@ -126,6 +129,7 @@ public struct HamiltonianMonteCarlo {
     let p0 = Tensor(zeros: [r, e])                           // momenta drawn this iteration
     var accept = [Float](repeating: 0, count: r)
     var acceptanceSum = 0.0
+    var chainSums = [Double](repeating: 0, count: r)
 
     let total = settings.burnIn + settings.samples
     for it in 0..<total {
@@ -147,6 +151,7 @@ public struct HamiltonianMonteCarlo {
         let a = logA.isNaN ? 0 : Float(Foundation.exp(min(0, logA)))
         accept[c] = a
         acceptanceSum += Double(a)
+        chainSums[c] += Double(a)
         // u ∈ (0, 1] from a block of its own (the stream then holds no buffered words, so its
         // whole state is its block counter): accept iff u ≤ a (a = 1 always, a = 0 never).
         let u = 1 - Float(streams[c].nextBlock().0 >> 8) * 0x1p-24
@@ -157,6 +162,7 @@ public struct HamiltonianMonteCarlo {
       }
       if it < settings.burnIn { adapt(accept) } else { visit(it - settings.burnIn, x) }
     }
+    lastChainAcceptance = chainSums.map { Float($0 / Double(max(1, total))) }
     return (x, Float(acceptanceSum / Double(max(1, total * r))))
   }
 
