@@ -63,7 +63,11 @@ final class Flow2DRankTests: XCTestCase {
     let scale = whole.grad.map(abs).max() ?? 1
     XCTAssertGreaterThan(scale, 1e-3, "the gradient is empty: the test would pass vacuously")
     assertClose(grad, whole.grad, atol: 1e-5 * scale)
-    assertClose(sums, whole.sums, atol: 1e-9, rtol: 1e-9)
+    // The flow's terms are row-wise elementwise ops: exact under any split. A semi-implicit q
+    // runs an MLP, and sgemm's rounding of a row depends on how many rows share the call
+    // (~1e-7 relative), as for every MLP-based model.
+    let rtol = posterior == .flow ? 1e-9 : 1e-5
+    assertClose(sums, whole.sums, atol: 1e-9, rtol: rtol)
 
     let kl = try XCTUnwrap(try e.evaluate(epoch: 0, communicator: world)["kl"])
     let alone = e.evaluationSums(rows: 0..<1001)
