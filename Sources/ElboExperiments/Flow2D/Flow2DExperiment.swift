@@ -58,10 +58,13 @@ public final class Flow2DExperiment: Experiment {
         throw ElboError("--warmup-steps must be ≥ 0 (got \(warmupSteps))")
       }
       if mixSamples < 0 { throw ElboError("--mix-samples must be ≥ 0 (got \(mixSamples))") }
-      if posterior == .uivi {
-        do { try network.hmc.validate() } catch {
-          throw ElboError("--hmc-*: \(error)")
-        }
+      if hmcBurnIn < 0 { throw ElboError("--hmc-burn-in must be ≥ 0 (got \(hmcBurnIn))") }
+      if hmcSamples < 1 { throw ElboError("--hmc-samples must be ≥ 1 (got \(hmcSamples))") }
+      if hmcLeapfrogSteps < 1 {
+        throw ElboError("--hmc-leapfrog-steps must be ≥ 1 (got \(hmcLeapfrogSteps))")
+      }
+      if !(hmcStepSize > 0 && hmcStepSize.isFinite) {
+        throw ElboError("--hmc-step-size must be a positive number (got \(hmcStepSize))")
       }
     }
   }
