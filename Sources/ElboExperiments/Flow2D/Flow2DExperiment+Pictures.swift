@@ -24,12 +24,24 @@ extension Flow2DExperiment {
     let scale = p.max() ?? 1
     let png = HeatMap.sideBySide([p, q].map { $0.map { $0 / scale } }, side: Self.pixels)
     let k = config.flow.length
+    let fitted: String
+    switch config.posterior {
+    case .flow:
+      fitted = "the fitted q_K, K = \(k) \(config.flow.kind.rawValue) flow(s), at step \(step) — "
+        + "each pixel the mean exact q_K(z) of the \(Self.pictureSamples) fixed samples falling "
+        + "in it (none: 0)"
+    case .gaussian:
+      fitted = "the fitted mean-field Gaussian at step \(step) — each pixel the mean exact q(z) "
+        + "of the \(Self.pictureSamples) fixed samples falling in it (none: 0)"
+    case .semiImplicit, .uivi:
+      fitted = "the fitted semi-implicit q (\(config.posterior == .uivi ? "UIVI" : "SIVI")) at "
+        + "step \(step) — a histogram of \(Self.pictureSamples) fixed samples as a density "
+        + "(q has no closed form)"
+    }
     return [Artifact(
       fileName: "density.png",
-      caption: "Left: the target p(z) = exp(−U(z))/Z for \(config.target.rawValue); right: the "
-        + "fitted q_K, K = \(k) \(config.flow.kind.rawValue) flow(s), at step \(step) — each "
-        + "pixel the mean exact q_K(z) of the \(Self.pictureSamples) fixed samples falling in "
-        + "it (none: 0). Both on [−4, 4]² (z₁ across, z₂ up), one colour scale: dark blue 0, "
+      caption: "Left: the target p(z) = exp(−U(z))/Z for \(config.target.rawValue); right: "
+        + fitted + ". Both on [−4, 4]² (z₁ across, z₂ up), one colour scale: dark blue 0, "
         + "yellow the largest p on the grid (q clipped there).",
       content: .png(png))]
   }
@@ -63,9 +75,18 @@ extension Flow2DExperiment {
     return p
   }
 
-  /// The mean exact q_K(z) of the samples in each pixel [pixels²] (0 where there are none).
+  /// The mean exact q_K(z) of the samples in each pixel [pixels²] (0 where there are none);
+  /// for a semi-implicit q, which has no density, the samples' histogram divided by
+  /// count · pixel area.
   func sampledDensity(count: Int, seed: UInt64, time: UInt64) -> [Float] {
     let n = Self.pixels
+    if config.posterior == .semiImplicit || config.posterior == .uivi {
+      let h = 2 * TestEnergy.plottedHalfWidth / Double(n)
+      var hits = [Float](repeating: 0, count: n * n)
+      forEachSample(count: count, seed: seed, time: time) { pixel, _ in hits[pixel] += 1 }
+      let scale = Float(1 / (Double(count) * h * h))
+      return hits.map { $0 * scale }
+    }
     var sum = [Double](repeating: 0, count: n * n), hits = [Double](repeating: 0, count: n * n)
     forEachSample(count: count, seed: seed, time: time) { pixel, logQ in
       sum[pixel] += exp(logQ)
@@ -75,27 +96,44 @@ extension Flow2DExperiment {
   }
 
   /// Draws `count` samples z ~ q_K in chunks (noise keyed by (seed, sampling, time, row)) and
-  /// calls `body(pixel, log q_K(z))` for each that falls inside [−4, 4]².
+  /// calls `body(pixel, log q_K(z))` for each that falls inside [−4, 4]² (a semi-implicit q:
+  /// z = μ(ε) + σ ⊙ η only, and log q reported as NaN).
   func forEachSample(count: Int, seed: UInt64, time: UInt64, _ body: (Int, Double) -> Void) {
     let n = Self.pixels, a = TestEnergy.plottedHalfWidth
     let tape = Tape(recording: false)
+    let si = model.semiImplicit
+    let width = si.map { $0.mixingDimension + Flow2D.dimension } ?? Flow2D.dimension
     var start = 0
     while start < count {
-      let end = min(start + Self.chunkRows, count)
+      let end = min(start + 10_000, count)
       tape.reset()
-      let noise = tape.tensor([end - start, Flow2D.dimension])
+      let noise = tape.tensor([end - start, width])
       for (row, g) in (start..<end).enumerated() {
         var rng = RandomStream(NoiseAddress(seed: seed, purpose: .sampling, time: time,
                                             item: UInt32(truncatingIfNeeded: g)))
-        rng.fillNormal(UnsafeMutableBufferPointer(start: noise.pointer + 2 * row, count: 2))
+        rng.fillNormal(UnsafeMutableBufferPointer(start: noise.pointer + width * row,
+                                                  count: width))
       }
-      let (z, logQ) = model.sample(noise: noise, on: tape)
+      let z: Variable, logQ: Variable?
+      if let si {
+        // Columns [ε (E) | η (2)] → z = μ(ε) + σ ⊙ η.
+        let rows = end - start, e = si.mixingDimension
+        let eps = tape.tensor([rows, e]), eta = tape.tensor([rows, 2])
+        for i in 0..<rows {
+          for j in 0..<e { eps[i * e + j] = noise[i * width + j] }
+          for j in 0..<2 { eta[i * 2 + j] = noise[i * width + e + j] }
+        }
+        z = si.conditional(tape.constant(eps), store: model.store).sample(noise: eta)
+        logQ = nil
+      } else {
+        (z, logQ) = { let s = model.sample(noise: noise, on: tape); return (s.z, s.logProb) }()
+      }
       for i in 0..<(end - start) {
         let z1 = Double(z.value[2 * i]), z2 = Double(z.value[2 * i + 1])
         guard abs(z1) < a, abs(z2) < a else { continue }
         let x = min(n - 1, Int((z1 + a) / (2 * a) * Double(n)))
         let y = min(n - 1, Int((a - z2) / (2 * a) * Double(n)))
-        body(y * n + x, Double(logQ.value[i]))
+        body(y * n + x, logQ.map { Double($0.value[i]) } ?? .nan)
       }
       start = end
     }

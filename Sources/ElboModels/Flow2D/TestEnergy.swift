@@ -18,7 +18,14 @@ import Foundation
 // and KL(q‖p) is not defined: q could spread along z₁ forever. Elbo's targets add a wall outside
 // the plotted square, ½((|z₁| − 4)₊/0.2)², to U₂–U₄; inside [−4, 4]² they are exactly Table 1.
 // U₁ decays in every direction and is used as it is. `gaussian` (U = ½‖z‖², Z = 2π) is a
-// target with a known normaliser, for checks.
+// target with a known normaliser, for checks. `two-modes` is an equal mixture of N(−m, I) and
+// N(m, I), m = (2, 2),
+//   U(z) = −ln(e^{−½‖z + m‖²} + e^{−½‖z − m‖²}),  Z = 4π,
+// Titsias & Ruiz's (2019) bimodal toy with its modes moved from (±2, 0) onto the diagonal: there
+// a mean-field Gaussian that spreads over both modes is a local minimum of KL(q‖p) (0.23 nats,
+// below the log 2 of sitting on one mode), so it "covers" both as one blur; on the diagonal it
+// cannot stretch between them (spreading costs 1.6 nats at the centre, and KL falls all the
+// way to a mode), so it settles on one mode, while a semi-implicit q can cover both.
 //
 // Everything is computed in Double; the tape op below stores U in Float and its gradient for the
 // backward pass.
@@ -26,11 +33,25 @@ import Foundation
 /// One of the 2-D test energies (the values of `--target`).
 public enum TestEnergy: String, Codable, CaseIterable, Sendable {
   case u1, u2, u3, u4, gaussian
+  case twoModes = "two-modes"
+
+  /// The modes of `two-modes`, ±(twoModesOffset, twoModesOffset).
+  public static let twoModesOffset = 2.0
 
   /// Half-width of the square the paper draws, beyond which U₂–U₄ get the wall.
   public static let plottedHalfWidth = 4.0
   /// Width of the wall ½((|z₁| − 4)₊/s)² (see the file comment).
   public static let wallScale = 0.2
+
+  /// two-modes' coverage: −1 if z is within ``nearModeRadius`` of the mode −(2, 2), +1 if
+  /// within it of (2, 2), else 0. (p has 0.5·(1 − e^{−2}) = 0.43 of its mass near each.)
+  public static func nearMode(_ z1: Double, _ z2: Double) -> Int {
+    let m = twoModesOffset, r2 = nearModeRadius * nearModeRadius
+    if sq(z1 + m) + sq(z2 + m) < r2 { return -1 }
+    if sq(z1 - m) + sq(z2 - m) < r2 { return 1 }
+    return 0
+  }
+  public static let nearModeRadius = 2.0
 
   /// Whether the target has the wall along z₁ (U₂–U₄).
   public var hasWall: Bool { self == .u2 || self == .u3 || self == .u4 }
@@ -56,6 +77,10 @@ public enum TestEnergy: String, Codable, CaseIterable, Sendable {
     switch self {
     case .gaussian:
       return (0.5 * (z1 * z1 + z2 * z2), z1, z2)
+    case .twoModes:
+      let m = Self.twoModesOffset
+      return Self.negLogSumExp(-0.5 * (sq(z1 + m) + sq(z2 + m)), -(z1 + m), -(z2 + m),
+                               -0.5 * (sq(z1 - m) + sq(z2 - m)), -(z1 - m), -(z2 - m))
     case .u1:
       let r = (z1 * z1 + z2 * z2).squareRoot()
       let ring = (r - 2) / 0.4
@@ -97,7 +122,9 @@ public enum TestEnergy: String, Codable, CaseIterable, Sendable {
 
   /// Half-width of the square on which log Z is integrated: the targets are below e^{−16} of
   /// their peak outside it (U₁'s ring at r = 6 is 50 nats down, the wall at |z₁| = 6 is 50 nats,
-  /// U₃'s and U₄'s lower modes sit at z₂ ≥ −4 with width 0.35).
+  /// U₃'s and U₄'s lower modes sit at z₂ ≥ −4 with width 0.35). The exception is two-modes,
+  /// whose unit-variance modes at ±(2, 2) put 2·Φ(−4)/2 ≈ 3·10⁻⁵ of Z outside the square: log Z
+  /// is low by that much.
   public static let gridHalfWidth = 6.0
 
   /// log Z = log ∫ e^{−U(z)} dz by the midpoint rule on an n × n grid over
