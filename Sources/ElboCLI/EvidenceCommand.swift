@@ -40,7 +40,6 @@ struct Evidence: ParsableCommand {
   @Option(help: "Directory for evidence.jsonl, plots/ and report.html.") var out = "runs/evidence"
   @Option(help: "VAE: test images (the first N).") var images = 100
   @Option(help: "VAE: importance samples per image.") var k = 1000
-  @Option(help: "OpenBLAS threads per rank (VAE).") var threads: Int?
   @Flag(help: "Print one JSON line per estimate instead of the table.") var json = false
 
   /// The estimators asked for, or a one-line error.
@@ -79,7 +78,6 @@ struct Evidence: ParsableCommand {
     guard (1...100_000).contains(points) else {
       throw ElboError("--points must be in 1…100000 (got \(points))")
     }
-    if let t = threads, t <= 0 { throw ElboError("--threads must be a positive integer (got \(t))") }
     if let target {
       try runOnVAE(target, estimators: estimators)
       return
@@ -136,6 +134,12 @@ struct Evidence: ParsableCommand {
       try svg.write(toFile: out + "/" + file, atomically: true, encoding: .utf8)
       page.plots.append(.init(file: file, caption: "\(e.rawValue): estimate against \(e.budgetName)",
                               content: svg))
+      if e == .importance, let p = Evidence.errorPlot(mine) {
+        let svg = p.svg(), file = "plots/evidence-importance-error.svg"
+        try svg.write(toFile: out + "/" + file, atomically: true, encoding: .utf8)
+        page.plots.append(.init(file: file, caption: "importance sampling: |error| against K "
+                                  + "(log scale), beside the 1/√K slope", content: svg))
+      }
     }
     try page.html().write(toFile: out + "/report.html", atomically: true, encoding: .utf8)
     if !json { print("wrote \(out)/report.html, \(out)/evidence.jsonl, \(out)/plots/") }
@@ -196,9 +200,90 @@ struct Evidence: ParsableCommand {
     return p
   }
 
+  /// |estimate − exact| against log₁₀ K on a log axis, with a reference line of slope −½ through
+  /// each variant's first point: the 1/√K law the estimator's spread follows.
+  static func errorPlot(_ rows: [EvidenceEstimate]) -> Plot? {
+    guard rows.first?.exact != nil else { return nil }
+    var p = Plot(title: "importance sampling: |error| of the mean log p(x)",
+                 xLabel: "log10 samples K", yLabel: "|estimate − exact| (nats)")
+    p.logY = true
+    var variants: [String] = []
+    for r in rows where !variants.contains(r.variant) { variants.append(r.variant) }
+    for v in variants {
+      let mine = rows.filter { $0.variant == v }
+      let xs = mine.map { log10(Double($0.budget)) }, ys = mine.map { abs($0.error!) }
+      p.line(v, x: xs, y: ys)
+      p.points(v, x: xs, y: ys)
+      p.line("∝ 1/√K", x: xs, y: xs.map { ys[0] * pow(10, -0.5 * ($0 - xs[0])) }, dashed: true)
+    }
+    return p
+  }
+
   // MARK: - A trained VAE
 
   func runOnVAE(_ target: String, estimators: [EvidenceEstimator]) throws {
-    throw ElboError("evidence on a trained run is not available yet")
+    let applicable: [EvidenceEstimator] = [.importance, .laplace]
+    let chosen = estimators.filter(applicable.contains)
+    guard !chosen.isEmpty else {
+      throw ElboError("--estimator \(estimator) needs a joint that is Gaussian in z (the "
+        + "linear-Gaussian model, without RUN); on a trained run use importance or laplace")
+    }
+    guard (1...100_000).contains(images) else {
+      throw ElboError("--images must be in 1…100000 (got \(images))")
+    }
+    guard (1...1_000_000).contains(k) else { throw ElboError("--k must be in 1…1000000 (got \(k))") }
+    let (experiment, step) = try Session.restore(target: target, experiments: ElboCLI.experimentTypes,
+                                                 communicator: ElboCLI.communicator)
+    guard let model = experiment as? any EvidenceModel else {
+      throw ElboError("\(target): a '\(type(of: experiment).name)' run has no latent variables "
+        + "to integrate out; elbo evidence RUN takes a VAE run")
+    }
+    let problems = try model.evidenceProblems(first: images)
+    let n = Double(problems.count)
+    var rows: [EvidenceEstimate] = []
+    for e in chosen {
+      switch e {
+      case .importance:
+        let top = budget ?? k
+        var ks: [Int] = []
+        var kk = 1
+        while kk < top { ks.append(kk); kk *= 10 }
+        ks.append(top)
+        for (rung, kk) in ks.enumerated() {
+          var sum = 0.0
+          for (i, p) in problems.enumerated() {
+            var draws = NormalDraws(seed: seed, purpose: .evaluation, item: UInt32(i),
+                                    time: UInt64(rung))
+            sum += ImportanceSamplingEvidence(proposal: .gaussian(p.posterior))
+              .estimate(p.joint, samples: kk, draws: &draws)
+          }
+          rows.append(EvidenceEstimate(.importance, "proposal q(z|x)", budget: kk,
+                                       estimate: sum / n, exact: nil))
+        }
+      case .laplace:
+        let top = budget ?? 20
+        var traces: [[Double]] = [], failed = 0, converged = 0
+        for p in problems {
+          do {
+            let r = try LaplaceEvidence(maxSteps: top, gradientTolerance: 1e-3)
+              .estimate(p.joint, start: p.posterior.mean)
+            traces.append(r.trace)
+            if r.converged { converged += 1 }
+          } catch { failed += 1 }
+        }
+        let variant = "Newton from μ(x); \(converged) of \(problems.count) converged"
+          + (failed > 0 ? ", \(failed) without a Gaussian fit (left out)" : "")
+        guard !traces.isEmpty else {
+          throw ElboError("Laplace: no image's posterior has a Gaussian fit at its mode")
+        }
+        for s in 0...top {
+          let v = traces.map { $0[min(s, $0.count - 1)] }.reduce(0, +) / Double(traces.count)
+          rows.append(EvidenceEstimate(.laplace, variant, budget: s, estimate: v, exact: nil))
+        }
+      default: break
+      }
+    }
+    let title = "\(type(of: experiment).name) at step \(step), first \(problems.count) test images"
+    try publish(rows, title: title, estimators: chosen)
   }
 }

@@ -51,10 +51,13 @@ public struct DiagonalGaussian: Equatable, Sendable {
   /// is built from.
   public func logWeights(_ target: some LatentJoint, samples: Int,
                          draws: inout NormalDraws) -> [Double] {
-    var out = [Double](repeating: 0, count: samples)
-    for s in 0..<samples {
-      let z = sample(noise: draws.next(dimension))
-      out[s] = target.logJoint(z) - logDensity(z)
+    var out: [Double] = []
+    out.reserveCapacity(samples)
+    // Chunks of at most 1024 draws: one decoder pass each for a neural joint.
+    while out.count < samples {
+      let zs = (0..<min(1024, samples - out.count)).map { _ in sample(noise: draws.next(dimension)) }
+      let lp = target.logJoints(zs)
+      for (z, l) in zip(zs, lp) { out.append(l - logDensity(z)) }
     }
     return out
   }

@@ -11,6 +11,9 @@ public protocol LatentJoint {
   var latentDimension: Int { get }
   /// log p(x, z) = log p(x|z) + log π(z).
   func logJoint(_ z: [Double]) -> Double
+  /// log p(x, z) at many z at once (default: one ``logJoint(_:)`` each); a neural decoder
+  /// overrides it to take all rows in one pass.
+  func logJoints(_ zs: [[Double]]) -> [Double]
   /// ∇_z log p(x, z), d entries.
   func gradient(_ z: [Double]) -> [Double]
   /// ∇²_z log p(x, z), d×d row-major. The default differentiates ``gradient(_:)`` by central
@@ -19,6 +22,8 @@ public protocol LatentJoint {
 }
 
 extension LatentJoint {
+  public func logJoints(_ zs: [[Double]]) -> [Double] { zs.map(logJoint) }
+
   public func hessian(_ z: [Double]) -> [Double] {
     let d = latentDimension
     var h = [Double](repeating: 0, count: d * d)
