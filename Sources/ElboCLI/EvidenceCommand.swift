@@ -271,7 +271,7 @@ struct Evidence: ParsableCommand {
             if r.converged { converged += 1 }
           } catch { failed += 1 }
         }
-        let variant = "Newton from μ(x); \(converged) of \(problems.count) converged"
+        let variant = "Newton from μ(x); ‖∇‖∞ < 1e-3 on \(converged) of \(problems.count)"
           + (failed > 0 ? ", \(failed) without a Gaussian fit (left out)" : "")
         guard !traces.isEmpty else {
           throw ElboError("Laplace: no image's posterior has a Gaussian fit at its mode")

@@ -6,16 +6,17 @@ import XCTest
 /// The VAE's joint log p(x, z) as the evidence estimators see it: its gradient and Hessian against
 /// finite differences, and importance sampling against quadrature on a one-dimensional latent.
 final class VAEEvidenceTests: XCTestCase {
-  func tinyVAE(latent: Int) -> VAE {
+  func tinyVAE(latent: Int, activation: Activation = .tanh) -> VAE {
     var c = VAE.Config()
-    c.inputs = 6; c.hidden = 5; c.hiddenLayers = 1; c.latent = latent; c.activation = .tanh
+    c.inputs = 6; c.hidden = 5; c.hiddenLayers = 1; c.latent = latent; c.activation = activation
     return VAE(c, seed: 3)
   }
 
   let image: [Float] = [1, 0, 0, 1, 1, 0]
 
   func testJointGradientAndHessianMatchFiniteDifferences() {
-    let joint = VAELatentJoint(vae: tinyVAE(latent: 3), x: image)
+    var joint = VAELatentJoint(vae: tinyVAE(latent: 3), x: image)
+    joint.curvature = .differences
     let z = [0.3, -0.7, 1.1]
     // Central differences of the Float forward: h = 1e-2 keeps rounding (~1e-7 · |log p| / h)
     // well under the tolerance; the truncation error h²|f'''|/6 is ~1e-5.
@@ -38,9 +39,30 @@ final class VAEEvidenceTests: XCTestCase {
     } }
     let hess = compareClose(joint.hessian(z), second, atol: 5e-3, rtol: 2e-2)
     XCTAssertTrue(hess.passed, "Hessian: \(hess)")
+    // The Gauss–Newton curvature of a smooth (tanh) decoder differs from the Hessian by
+    // Σ (x − σ) ∇²l: close but not equal; it is negative definite.
+    joint.curvature = .gaussNewton
+    XCTAssertNotNil(DenseMatrix.cholesky(joint.hessian(z).map { -$0 }, 3))
     // The batched log-joint is the one-row one.
     let rows = joint.logJoints([z, [0, 0, 0]])
     XCTAssertEqual(rows[0], joint.logJoint(z), accuracy: 1e-9)
+  }
+
+  /// A ReLU decoder's logits are piecewise linear, so off the kinks its Gauss–Newton curvature
+  /// is the Hessian: compare with second differences of log p at a point (small h: no kink crossed).
+  func testGaussNewtonIsTheHessianOfAReLUDecoder() {
+    let joint = VAELatentJoint(vae: tinyVAE(latent: 3, activation: .relu), x: image)
+    let z = [0.3, -0.7, 1.1]
+    var second = [Double](repeating: 0, count: 9)
+    let h = 2e-2
+    for i in 0..<3 { for j in 0..<3 {
+      func f(_ a: Double, _ b: Double) -> Double {
+        var v = z; v[i] += a; v[j] += b; return joint.logJoint(v)
+      }
+      second[i * 3 + j] = (f(h, h) - f(h, -h) - f(-h, h) + f(-h, -h)) / (4 * h * h)
+    } }
+    let r = compareClose(joint.hessian(z), second, atol: 5e-3, rtol: 2e-2)
+    XCTAssertTrue(r.passed, "Gauss–Newton vs second differences: \(r)")
   }
 
   /// With L = 1, log p(x) = log ∫ p(x, z) dz by a fine trapezoid rule on [−10, 10]; importance

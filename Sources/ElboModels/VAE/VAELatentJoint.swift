@@ -5,15 +5,26 @@ import Foundation
 /// + log N(z; 0, I), as a function of the latent z ∈ R^L, for the evidence estimators of seed 001
 /// (importance sampling from q(z|x), Laplace at the posterior mode).
 ///
-/// The decoder runs in Float on a tape: ``logJoints(_:)`` takes all rows in one pass, the gradient
-/// is reverse mode with z as the leaf, and the Hessian is central differences of that gradient
-/// with h = 1e-2 (the Float gradient's rounding, ~1e-6 relative, would swamp a smaller step),
-/// all 2L displaced points in one pass. Backward also accumulates into the store's parameter
-/// gradients; evaluation never reads them.
+/// The decoder runs in Float on a tape: ``logJoints(_:)`` takes all rows in one pass, and the
+/// gradient is reverse mode with z as the leaf. Two Hessians (``curvature``):
+///   gaussNewton (default): ∇² log p(x, z) = −I − Jᵀ diag(σ(1 − σ)) J + Σ_i (x_i − σ_i) ∇²l_i, with
+///     l = decoder(z), J = ∂l/∂z [D, L], σ = σ(l); the last sum is dropped. A ReLU decoder's logits
+///     are piecewise linear, ∇²l_i = 0 off the kinks, so for it this is the Hessian almost
+///     everywhere; for smooth activations it is the Gauss–Newton (Fisher) curvature. It is always
+///     negative definite, so Newton never needs damping. J is central differences of the logits
+///     (h = 1e-2; continuous across ReLU kinks, so a crossed kink costs O(h), not O(1/h)).
+///   differences: central differences of the gradient (h = 1e-2; the Float gradient's rounding,
+///     ~1e-6 relative, would swamp a smaller step) — exact for smooth decoders up to O(h²), but
+///     across a ReLU kink the gradient jumps and the estimate is indefinite.
+/// Either way all 2L displaced points go through the decoder in one pass. Backward also
+/// accumulates into the store's parameter gradients; evaluation never reads them.
 public struct VAELatentJoint: LatentJoint {
   public let vae: VAE
   /// x [D], values in {0, 1}
   public let x: [Float]
+  public var curvature: Curvature = .gaussNewton
+
+  public enum Curvature: Sendable { case gaussNewton, differences }
 
   public init(vae: VAE, x: [Float]) {
     precondition(x.count == vae.config.inputs, "VAELatentJoint: \(x.count) pixels for a "
@@ -70,11 +81,33 @@ public struct VAELatentJoint: LatentJoint {
       plus[j] += h; minus[j] -= h
       points.append(plus); points.append(minus)
     }
-    let g = gradients(points)
     var hess = [Double](repeating: 0, count: l * l)
-    for j in 0..<l { for i in 0..<l { hess[i * l + j] = (g[2 * j][i] - g[2 * j + 1][i]) / (2 * h) } }
+    switch curvature {
+    case .differences:
+      let g = gradients(points)
+      for j in 0..<l { for i in 0..<l { hess[i * l + j] = (g[2 * j][i] - g[2 * j + 1][i]) / (2 * h) } }
+    case .gaussNewton:
+      let d = x.count
+      let tape = Tape(recording: false)
+      let logits = vae.decoder(tape.constant(matrix(points + [z])), vae.store).value.array  // [2L+1, D]
+      // J[i, j] = ∂l_i/∂z_j by central differences; w_i = σ(l_i)(1 − σ(l_i)) at z.
+      var jac = [Double](repeating: 0, count: d * l)
+      for j in 0..<l { for i in 0..<d {
+        jac[i * l + j] = Double(logits[(2 * j) * d + i] - logits[(2 * j + 1) * d + i]) / (2 * h)
+      } }
+      for i in 0..<d {
+        let p = 1 / (1 + exp(-Double(logits[2 * l * d + i])))
+        let w = p * (1 - p)
+        for a in 0..<l where jac[i * l + a] != 0 {
+          let wa = w * jac[i * l + a]
+          for b in 0...a { hess[a * l + b] -= wa * jac[i * l + b] }
+        }
+      }
+      for a in 0..<l { hess[a * l + a] -= 1 }  // the prior's −I
+    }
     for i in 0..<l { for j in 0..<i {
-      let s = 0.5 * (hess[i * l + j] + hess[j * l + i])
+      // Gauss–Newton filled the lower triangle; differences leave H slightly asymmetric.
+      let s = curvature == .gaussNewton ? hess[i * l + j] : 0.5 * (hess[i * l + j] + hess[j * l + i])
       hess[i * l + j] = s; hess[j * l + i] = s
     } }
     return hess
