@@ -7,12 +7,16 @@ public struct ReportPage {
   public struct Table {
     public var title: String
     public var rows: [(String, String)]
+    public init(title: String, rows: [(String, String)]) { self.title = title; self.rows = rows }
   }
   public struct PlotItem {
     public var file: String
     public var caption: String
     /// SVG document text.
     public var content: String
+    public init(file: String, caption: String, content: String) {
+      self.file = file; self.caption = caption; self.content = content
+    }
   }
   public struct ImageItem {
     public var file: String

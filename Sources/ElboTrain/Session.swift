@@ -134,6 +134,19 @@ public enum Session {
     return (experiment, config)
   }
 
+  /// The model of a run directory or checkpoint with its stored parameters, and its step, for a
+  /// command that evaluates it in its own way (`elbo evidence RUN`).
+  public static func restore(target: String, experiments: [any Experiment.Type],
+                             communicator: Communicator) throws -> (experiment: any Experiment, step: Int) {
+    let path = try checkpointPath(target, communicator)
+    let state = try CheckpointStore.read(path: path)
+    let type = try experimentType(of: state, path: path, among: experiments)
+    func open<E: Experiment>(_ type: E.Type) throws -> any Experiment {
+      try restoredExperiment(E.self, state: state, path: path).0
+    }
+    return (try open(type), Int(state.step))
+  }
+
   /// `elbo eval`: the model's headline test metrics at a checkpoint, on one line, or with
   /// `json` as ONE JSON line (`kind`, `model`, `step`, `checkpoint`, `seconds` and the metrics,
   /// snake_case); also appended to the run's metrics.jsonl (collective).
