@@ -30,6 +30,14 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var flow = FlowChainSpec()
     /// T of the free-energy warm-up β_t = min(1, 0.01 + t/T) (0: none, β = 1).
     public var klWarmup = 0
+    /// q(z|x): gaussian, or semi-implicit (VAEExperiment+SemiImplicit.swift).
+    public var posterior: VAE.PosteriorFamily = .gaussian
+    /// K, extra mixture components of SIVI's surrogate of log q(z|x) in training.
+    public var mixSamples = 50
+    /// E, the dimension of the mixing noise ε the encoder reads.
+    public var mixingNoise = 10
+    /// M, the mixture over ε that estimates log q(z|x) in `elbo eval`'s log-likelihood.
+    public var evalMixSamples = 1000
 
     public init() {}
 
@@ -38,6 +46,7 @@ public final class VAEExperiment: BinaryImageExperiment {
       var c = VAE.Config()
       c.inputs = inputs; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.latent = latent
       c.activation = activation; c.objective = objective; c.samples = samples; c.flow = flow
+      c.posterior = posterior; c.mixSamples = mixSamples; c.mixingNoise = mixingNoise
       return c
     }
 
@@ -59,6 +68,7 @@ public final class VAEExperiment: BinaryImageExperiment {
       do { try flow.validate(dimension: latent) } catch let e as FlowSpecError {
         throw ElboError("--flow: \(e.description)")
       }
+      try validateSemiImplicit()
     }
   }
 
@@ -99,6 +109,7 @@ public final class VAEExperiment: BinaryImageExperiment {
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
+    if model.isSemiImplicit { return semiImplicitObjectiveDescription(globalBatch: globalBatch) }
     guard model.hasFlow || config.klWarmup > 0 else {
       return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over "
         + "the global batch, B = \(globalBatch); KL weight 1 (analytic KL); "
@@ -130,7 +141,8 @@ public final class VAEExperiment: BinaryImageExperiment {
                               expectedDimension: config.inputs, model: "VAE")
     model = VAE(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"]
-                        + (model.hasFlow ? ["log_det"] : []))
+                        + (model.hasFlow ? ["log_det"] : [])
+                        + (model.isSemiImplicit ? ["log_prior", "log_q_surrogate"] : []))
   }
 
   // MARK: - Batches and noise
@@ -161,6 +173,10 @@ public final class VAEExperiment: BinaryImageExperiment {
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
     -> StepLoss {
     guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
+    if model.isSemiImplicit {
+      return semiImplicitLoss(items: items, step: step, epoch: epoch, globalBatch: globalBatch,
+                              tape: tape)
+    }
     let r = items.count, cfg = model.config
     let x = tape.tensor([r, cfg.inputs])
     fillBatch(x, items: items, epoch: epoch)
@@ -178,6 +194,7 @@ public final class VAEExperiment: BinaryImageExperiment {
   /// μ(x), with a flow of μ(x) pushed through it), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    if model.isSemiImplicit { return try semiImplicitEvaluate(epoch: epoch, communicator: communicator) }
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
     let l = model.config.latent, d = test.dimension
     var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, surprise, logDet, Σμ, Σμ²
@@ -230,6 +247,13 @@ public final class VAEExperiment: BinaryImageExperiment {
                               progress: ProgressHandler?) throws -> [String: Double] {
     var metrics = try evaluate(epoch: 0, communicator: communicator)
     let k = options.importanceSamples
+    if model.isSemiImplicit {
+      metrics["test_log_likelihood"] = try semiImplicitLogLikelihood(
+        samples: k, mixture: config.evalMixSamples, communicator: communicator, progress: progress)
+      metrics["k"] = Double(k)
+      metrics["eval_mix_samples"] = Double(config.evalMixSamples)
+      return metrics
+    }
     metrics["test_log_likelihood"] = try testLogLikelihood(samples: k, communicator: communicator,
                                                           progress: progress)
     metrics["k"] = Double(k)
@@ -285,7 +309,8 @@ extension VAEExperiment {
     for (r, i) in picked.enumerated() {
       for j in 0..<d { x.pointer[r * d + j] = images.trainPixels[i * d + j] }
     }
-    let mean = model.centralLatent(tape.constant(x)).value            // [shown, L]
+    let mean = (model.isSemiImplicit ? model.semiImplicitCentralLatent(tape.constant(x))
+                : model.centralLatent(tape.constant(x))).value        // [shown, L]
     let reconstructed = model.decode(mean, on: tape)                  // [shown, D]
     func tile(_ t: Tensor, _ r: Int) -> [Float] {
       Array(UnsafeBufferPointer(start: t.pointer + r * d, count: d))

@@ -7,6 +7,7 @@ extension VAE.Objective: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
 extension FlowKind: ExpressibleByArgument {}
 extension FlowParameterSource: ExpressibleByArgument {}
+extension VAE.PosteriorFamily: ExpressibleByArgument {}
 
 extension VAEExperiment: CommandLineModel {
   /// The VAE's flags (`elbo train vae`, `elbo bench vae`).
@@ -36,6 +37,18 @@ extension VAEExperiment: CommandLineModel {
     @Option(help: withDefault("T of the KL warm-up β_t = min(1, 0.01 + t/T) (0: none)",
                               defaults.klWarmup))
     var klWarmup: Int?
+    @Option(help: withDefault("q(z|x): gaussian, or semi-implicit (mixing noise ε into the encoder, "
+                              + "trained with the SIVI bound)", defaults.posterior.rawValue))
+    var posterior: VAE.PosteriorFamily?
+    @Option(help: withDefault("K, extra mixture components of the SIVI surrogate of log q(z|x)",
+                              defaults.mixSamples))
+    var mixSamples: Int?
+    @Option(help: withDefault("E, dimension of the semi-implicit mixing noise ε (0: none)",
+                              defaults.mixingNoise))
+    var mixingNoise: Int?
+    @Option(help: withDefault("M, draws of ε estimating log q(z|x) in `elbo eval` (semi-implicit)",
+                              defaults.evalMixSamples))
+    var evalMixSamples: Int?
 
     public init() {}
 
@@ -52,6 +65,10 @@ extension VAEExperiment: CommandLineModel {
       if let flowLength { c.flow.length = flowLength }
       if let flowParameters { c.flow.parameters = flowParameters }
       if let klWarmup { c.klWarmup = klWarmup }
+      if let posterior { c.posterior = posterior }
+      if let mixSamples { c.mixSamples = mixSamples }
+      if let mixingNoise { c.mixingNoise = mixingNoise }
+      if let evalMixSamples { c.evalMixSamples = evalMixSamples }
     }
   }
 }

@@ -1,0 +1,170 @@
+import ElboData
+import ElboDistributed
+import ElboModels
+import ElboTrain
+import Foundation
+
+/// The VAE with a semi-implicit posterior (`--posterior semi-implicit`): its noise, loss,
+/// test-set evaluation and `elbo eval` log-likelihood (see VAE+SemiImplicit.swift for the model).
+///
+/// Noise: the mixing noise ε of item g lives at the same address as its latent noise η
+/// (seed, purpose, time, g), in the upper half of the block range (blocks from 2³¹ on; η uses
+/// blocks from 0, k·⌈L/4⌉ of them), so it is keyed by example, never by rank, and a resumed
+/// run redraws it exactly. Draw s (s < k: the ε₀ that generate z; k ≤ s < k + K: the extra
+/// mixture components) uses blocks 2³¹ + s·⌈E/4⌉ ….
+extension VAEExperiment {
+  static let mixingBlockOffset: UInt32 = 1 << 31
+
+
+  /// ε [S, R, E] for `items`, draws first..<first + S of each item's mixing stream.
+  func fillMixing(_ eps: Tensor, items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
+                  first: Int) {
+    let s = eps.shape[0], r = eps.shape[1], e = eps.shape[2]
+    guard e > 0 else { return }
+    let blocks = (e + 3) / 4
+    for (row, g) in items.enumerated() {
+      for d in 0..<s {
+        var rng = RandomStream(NoiseAddress(seed: seed, purpose: purpose, time: time,
+                                            item: UInt32(g)),
+                               startBlock: VAEExperiment.mixingBlockOffset
+                                 + UInt32((first + d) * blocks))
+        rng.fillNormal(UnsafeMutableBufferPointer(start: eps.pointer + (d * r + row) * e,
+                                                  count: e))
+      }
+    }
+  }
+
+  /// η [k, R, L], ε₀ [k, R, E] and ε₁..ε_K [K, R, E] for `items` on `tape`.
+  func semiImplicitNoise(items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
+                         samples k: Int, mixture: Int, tape: Tape)
+    -> (noise: Tensor, mixing: Tensor, mixture: Tensor) {
+    let r = items.count, c = model.config
+    let noise = tape.tensor([k, r, c.latent])
+    fillNoise(noise, items: items, purpose: purpose, time: time)
+    let mixing = tape.tensor([k, r, c.mixingNoise])
+    fillMixing(mixing, items: items, purpose: purpose, time: time, first: 0)
+    let extra = tape.tensor([mixture, r, c.mixingNoise])
+    fillMixing(extra, items: items, purpose: purpose, time: time, first: k)
+    return (noise, mixing, extra)
+  }
+
+  /// The training loss: −(1/B) Σ L_K over this rank's items.
+  func semiImplicitLoss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int,
+                        tape: Tape) -> StepLoss {
+    let r = items.count, c = model.config
+    let x = tape.tensor([r, c.inputs])
+    fillBatch(x, items: items, epoch: epoch)
+    let n = semiImplicitNoise(items: items, purpose: .latentNoise, time: UInt64(step),
+                              samples: c.samples, mixture: c.mixSamples, tape: tape)
+    let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+                                    normalizer: Float(globalBatch),
+                                    klWeight: config.klWeight(step: step), on: tape)
+    return StepLoss(loss: t.loss, sums: TermSums(
+      bound: sumDouble(t.bound),
+      components: [t.logLikelihood, t.kl, t.surprise, t.logPrior!, t.logQSurrogate!]
+        .map(sumDouble)))
+  }
+
+  /// Test-set SIVI bound L_K (K = --mix-samples, one sample) and its parts, and active units of
+  /// μ(x, ε = 0), each rank on its share, every example counted once.
+  func semiImplicitEvaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
+    let l = model.config.latent, d = test.dimension
+    var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, log p, surrogate, Σμ, Σμ²
+    let tape = Tape(recording: false)
+    let chunk = max(1, min(1000, 20_000 / max(1, model.config.mixSamples + 1)))
+    var start = mine.lowerBound
+    while start < mine.upperBound {
+      let end = min(start + chunk, mine.upperBound)
+      tape.reset()
+      let x = tape.tensor([end - start, d])
+      images.fillTest(x, rows: start..<end)
+      let n = semiImplicitNoise(items: ArraySlice(start..<end), purpose: .evaluation,
+                                time: UInt64(epoch), samples: 1,
+                                mixture: model.config.mixSamples, tape: tape)
+      let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+                                      normalizer: 1, on: tape)
+      for (i, term) in [t.bound, t.logLikelihood, t.kl, t.logPrior!, t.logQSurrogate!]
+        .enumerated() { sums[i] += sumDouble(term) }
+      let mu = model.semiImplicitCentralLatent(tape.constant(x)).value.pointer
+      for row in 0..<(end - start) {
+        for u in 0..<l {
+          let v = Double(mu[row * l + u])
+          sums[5 + u] += v
+          sums[5 + l + u] += v * v
+        }
+      }
+      start = end
+    }
+    var total = sums
+    try communicator.allreduceSum(&total, name: "test-set evaluation")
+    let count = Double(test.count)
+    var active = 0
+    for u in 0..<l {
+      let mean = total[5 + u] / count
+      if total[5 + l + u] / count - mean * mean > 0.01 { active += 1 }
+    }
+    return ["test_elbo": total[0] / count, "test_log_px_given_z": total[1] / count,
+            "test_kl": total[2] / count, "test_surprise": -total[2] / count,
+            "test_log_prior": total[3] / count, "test_log_q_surrogate": total[4] / count,
+            "active_units": Double(active)]
+  }
+
+  /// `elbo eval`: the importance-sampled test log-likelihood with S = `samples` draws per
+  /// example and log q(z|x) estimated by a mixture over M = `mixture` draws of ε
+  /// (`VAE.semiImplicitLogLikelihood`: a stochastic lower bound on log p(x) for every S, M).
+  func semiImplicitLogLikelihood(samples: Int, mixture: Int, communicator: Communicator,
+                                 progress: ProgressHandler?) throws -> Double {
+    let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
+    let d = test.dimension
+    let tape = Tape(recording: false)
+    var sum = 0.0
+    for (done, g) in mine.enumerated() {
+      tape.reset()
+      let x = tape.tensor([1, d])
+      images.fillTest(x, rows: g..<(g + 1))
+      let n = semiImplicitNoise(items: [g], purpose: .evaluation, time: UInt64.max >> 16,
+                                samples: samples, mixture: mixture, tape: tape)
+      sum += model.semiImplicitLogLikelihood(x: x, noise: n.noise, mixing: n.mixing,
+                                             mixture: n.mixture, on: tape)
+      if (done + 1) % 100 == 0 || done + 1 == mine.count { progress?(done + 1, mine.count) }
+    }
+    let total = try communicator.allreduceSum(sum, name: "log-likelihood evaluation")
+    return total / Double(test.count)
+  }
+
+  /// The run header's lines for a semi-implicit posterior.
+  func semiImplicitObjectiveDescription(globalBatch: Int) -> [String] {
+    let c = model.config
+    let weight = config.klWarmup > 0
+      ? "weight β_t = min(1, 0.01 + t/\(config.klWarmup)) on log p(z) − surrogate"
+      : "weight 1"
+    return ["objective SIVI bound (k = \(c.samples)): loss = −(1/B) Σ L_K over the global batch, "
+      + "B = \(globalBatch); \(weight); \(config.binarize.rawValue) binarisation",
+      "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε "
+        + "(ε into the encoder's first layer); L_K = log p(x|z) + log p(z) − log (1/(K+1)) "
+        + "Σ_{k=0..K} q(z|ψ_k) with K = \(c.mixSamples) mixture samples (Yin & Zhou 2018), "
+        + "a lower bound on the ELBO; `elbo eval` estimates log q with M = "
+        + "\(config.evalMixSamples) draws"]
+  }
+}
+
+extension VAEExperiment.Config {
+  /// The semi-implicit options, each message naming its flag.
+  func validateSemiImplicit() throws {
+    guard posterior != .gaussian else { return }
+    if mixSamples < 0 { throw ElboError("--mix-samples must be ≥ 0 (got \(mixSamples))") }
+    if mixingNoise < 0 { throw ElboError("--mixing-noise must be ≥ 0 (got \(mixingNoise))") }
+    if evalMixSamples < 0 {
+      throw ElboError("--eval-mix-samples must be ≥ 0 (got \(evalMixSamples))")
+    }
+    if flow.length > 0 {
+      throw ElboError("--posterior \(posterior.rawValue) does not combine with a flow: "
+        + "drop --flow-length or use --posterior gaussian")
+    }
+    if objective != .elbo {
+      throw ElboError("--posterior \(posterior.rawValue) trains the SIVI bound: use "
+        + "--objective elbo (an importance-weighted SIVI bound is not implemented)")
+    }
+  }
+}
