@@ -48,12 +48,18 @@ extension VAEExperiment {
     return (noise, mixing, extra)
   }
 
-  /// The training loss: −(1/B) Σ L_K over this rank's items.
+  /// The block where an item's HMC stream starts (momenta and accept uniforms of its chain).
+  static let hmcBlockOffset: UInt32 = 3 << 30
+
+  /// The training loss: −(1/B) Σ L_K over this rank's items (UIVI: its surrogate loss).
   func semiImplicitLoss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int,
                         tape: Tape) -> StepLoss {
     let r = items.count, c = model.config
     let x = tape.tensor([r, c.inputs])
     fillBatch(x, items: items, epoch: epoch)
+    if c.posterior == .uivi {
+      return uiviLoss(x: x, items: items, step: step, globalBatch: globalBatch, tape: tape)
+    }
     let n = semiImplicitNoise(items: items, purpose: .latentNoise, time: UInt64(step),
                               samples: c.samples, mixture: c.mixSamples, tape: tape)
     let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
@@ -63,6 +69,33 @@ extension VAEExperiment {
       bound: sumDouble(t.bound),
       components: [t.logLikelihood, t.kl, t.surprise, t.logPrior!, t.logQSurrogate!]
         .map(sumDouble)))
+  }
+
+  /// UIVI's loss (VAE+UIVI.swift). Chain g's stream is the item's latent-noise address from
+  /// block 3·2³⁰ on. The gradient of log h gets this rank's share of a* − ā, (a* − ā_rank)·R/B,
+  /// which the gradient sum over ranks turns into a* − ā of the global batch.
+  func uiviLoss(x: Tensor, items: ArraySlice<Int>, step: Int, globalBatch: Int,
+                tape: Tape) -> StepLoss {
+    let r = items.count, c = model.config
+    let n = semiImplicitNoise(items: items, purpose: .latentNoise, time: UInt64(step),
+                              samples: 1, mixture: c.mixSamples, tape: tape)
+    var streams = items.map {
+      RandomStream(NoiseAddress(seed: seed, purpose: .latentNoise, time: UInt64(step),
+                                item: UInt32($0)), startBlock: VAEExperiment.hmcBlockOffset)
+    }
+    var hmc = HamiltonianMonteCarlo.Settings()
+    hmc.burnIn = config.hmcBurnIn; hmc.samples = config.hmcSamples
+    hmc.leapfrogSteps = config.hmcLeapfrogSteps; hmc.targetAcceptance = config.hmcTargetAcceptance
+    let (t, acceptance) = model.uiviTerms(
+      x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+      normalizer: Float(globalBatch), klWeight: config.klWeight(step: step), hmc: hmc,
+      streams: &streams, on: tape)
+    let g = model.store.grad(model.hmcStepSizeIndex!)
+    g[0] += (config.hmcTargetAcceptance - acceptance) * Float(r) / Float(globalBatch)
+    return StepLoss(loss: t.loss, sums: TermSums(
+      bound: sumDouble(t.bound),
+      components: [t.logLikelihood, t.kl, t.surprise, t.logPrior!, t.logQSurrogate!]
+        .map(sumDouble) + [Double(acceptance) * Double(r)]))
   }
 
   /// Test-set SIVI bound L_K (K = --mix-samples, one sample) and its parts, and active units of
@@ -136,6 +169,17 @@ extension VAEExperiment {
   /// The run header's lines for a semi-implicit posterior.
   func semiImplicitObjectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
+    if c.posterior == .uivi {
+      return ["objective UIVI (Titsias & Ruiz 2019): loss = −(1/B) Σ [log p(x|z) + log p(z) − "
+        + "⟨stop(score), z⟩] over the global batch, B = \(globalBatch), score ≈ ∇_z log q(z|x) by "
+        + "HMC on q(ε|z, x) (\(config.hmcBurnIn) burn-in + \(config.hmcSamples) samples, "
+        + "\(config.hmcLeapfrogSteps) leapfrog steps, target acceptance \(config.hmcTargetAcceptance), "
+        + "step size adapted on the global acceptance; hmc_step_size per record); "
+        + "\(config.binarize.rawValue) binarisation",
+        "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε; "
+          + "logged elbo = the SIVI bound with K = \(c.mixSamples) mixture samples; `elbo eval` "
+          + "estimates log q with M = \(config.evalMixSamples) draws"]
+    }
     let weight = config.klWarmup > 0
       ? "weight β_t = min(1, 0.01 + t/\(config.klWarmup)) on log p(z) − surrogate"
       : "weight 1"
@@ -157,6 +201,18 @@ extension VAEExperiment.Config {
     if mixingNoise < 0 { throw ElboError("--mixing-noise must be ≥ 0 (got \(mixingNoise))") }
     if evalMixSamples < 0 {
       throw ElboError("--eval-mix-samples must be ≥ 0 (got \(evalMixSamples))")
+    }
+    if posterior == .uivi {
+      if mixingNoise < 1 { throw ElboError("--posterior uivi needs --mixing-noise ≥ 1") }
+      if samples != 1 { throw ElboError("--posterior uivi takes one sample per example: --k 1") }
+      for (v, flag) in [(hmcBurnIn, "--hmc-burn-in")] where v < 0 {
+        throw ElboError("\(flag) must be ≥ 0 (got \(v))")
+      }
+      for (v, flag) in [(hmcSamples, "--hmc-samples"), (hmcLeapfrogSteps, "--hmc-leapfrog-steps")]
+        where v < 1 { throw ElboError("\(flag) must be ≥ 1 (got \(v))") }
+      if !(hmcTargetAcceptance > 0 && hmcTargetAcceptance < 1) {
+        throw ElboError("--hmc-target-acceptance must lie in (0, 1) (got \(hmcTargetAcceptance))")
+      }
     }
     if flow.length > 0 {
       throw ElboError("--posterior \(posterior.rawValue) does not combine with a flow: "

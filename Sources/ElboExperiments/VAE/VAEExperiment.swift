@@ -38,6 +38,11 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var mixingNoise = 10
     /// M, the mixture over ε that estimates log q(z|x) in `elbo eval`'s log-likelihood.
     public var evalMixSamples = 1000
+    /// UIVI's HMC on q(ε|z, x): burn-in and kept iterations, leapfrog steps, target acceptance.
+    public var hmcBurnIn = 5
+    public var hmcSamples = 5
+    public var hmcLeapfrogSteps = 5
+    public var hmcTargetAcceptance: Float = 0.9
 
     public init() {}
 
@@ -131,7 +136,9 @@ public final class VAEExperiment: BinaryImageExperiment {
   }
 
   public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
-    config.klWarmup > 0 ? ["kl_weight": Double(config.klWeight(step: step))] : [:]
+    var fields = config.klWarmup > 0 ? ["kl_weight": Double(config.klWeight(step: step))] : [:]
+    if config.posterior == .uivi { fields["hmc_step_size"] = Double(model.hmcStepSize) }
+    return fields
   }
 
   public init(config: Config, seed: UInt64) throws {
@@ -142,7 +149,8 @@ public final class VAEExperiment: BinaryImageExperiment {
     model = VAE(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"]
                         + (model.hasFlow ? ["log_det"] : [])
-                        + (model.isSemiImplicit ? ["log_prior", "log_q_surrogate"] : []))
+                        + (model.isSemiImplicit ? ["log_prior", "log_q_surrogate"] : [])
+                        + (config.posterior == .uivi ? ["hmc_acceptance"] : []))
   }
 
   // MARK: - Batches and noise

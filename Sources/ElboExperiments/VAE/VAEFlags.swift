@@ -38,7 +38,7 @@ extension VAEExperiment: CommandLineModel {
                               defaults.klWarmup))
     var klWarmup: Int?
     @Option(help: withDefault("q(z|x): gaussian, or semi-implicit (mixing noise ε into the encoder, "
-                              + "trained with the SIVI bound)", defaults.posterior.rawValue))
+                              + "trained with the SIVI bound), or uivi (the same q, UIVI's entropy gradient by HMC)", defaults.posterior.rawValue))
     var posterior: VAE.PosteriorFamily?
     @Option(help: withDefault("K, extra mixture components of the SIVI surrogate of log q(z|x)",
                               defaults.mixSamples))
@@ -49,6 +49,14 @@ extension VAEExperiment: CommandLineModel {
     @Option(help: withDefault("M, draws of ε estimating log q(z|x) in `elbo eval` (semi-implicit)",
                               defaults.evalMixSamples))
     var evalMixSamples: Int?
+    @Option(help: withDefault("UIVI: HMC burn-in iterations per step", defaults.hmcBurnIn))
+    var hmcBurnIn: Int?
+    @Option(help: withDefault("UIVI: HMC kept iterations per step", defaults.hmcSamples))
+    var hmcSamples: Int?
+    @Option(help: withDefault("UIVI: leapfrog steps per HMC iteration", defaults.hmcLeapfrogSteps))
+    var hmcLeapfrogSteps: Int?
+    @Option(help: withDefault("UIVI: HMC target acceptance", defaults.hmcTargetAcceptance))
+    var hmcTargetAcceptance: Float?
 
     public init() {}
 
@@ -69,6 +77,10 @@ extension VAEExperiment: CommandLineModel {
       if let mixSamples { c.mixSamples = mixSamples }
       if let mixingNoise { c.mixingNoise = mixingNoise }
       if let evalMixSamples { c.evalMixSamples = evalMixSamples }
+      if let hmcBurnIn { c.hmcBurnIn = hmcBurnIn }
+      if let hmcSamples { c.hmcSamples = hmcSamples }
+      if let hmcLeapfrogSteps { c.hmcLeapfrogSteps = hmcLeapfrogSteps }
+      if let hmcTargetAcceptance { c.hmcTargetAcceptance = hmcTargetAcceptance }
     }
   }
 }

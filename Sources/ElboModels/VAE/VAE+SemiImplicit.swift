@@ -23,6 +23,8 @@ extension VAE {
     case gaussian
     /// ∫ N(μ(x, ε), diag σ²(x, ε)) N(ε; 0, I_E) dε, trained with SIVI's K-sample surrogate.
     case semiImplicit = "semi-implicit"
+    /// The same q, trained with UIVI's unbiased entropy gradient (VAE+UIVI.swift).
+    case uivi
   }
 
   /// Whether q is semi-implicit (the encoder reads mixing noise).
@@ -33,6 +35,7 @@ extension VAE {
   static func declareMixingWeight(_ config: Config, store: ParameterStore, encoder: MLP) -> Int? {
     guard config.posterior != .gaussian, config.mixingNoise > 0 else { return nil }
     let inputs = config.inputs + config.mixingNoise
+    defer { if config.posterior == .uivi { declareHMCStepSize(config, store: store) } }
     return store.declare("encoder.mixing.weight", [config.mixingNoise, encoder.layers[0].outputs],
                          .uniform(bound: 1 / Float(inputs).squareRoot()))
   }
