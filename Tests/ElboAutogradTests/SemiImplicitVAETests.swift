@@ -166,4 +166,49 @@ final class SemiImplicitVAETests: XCTestCase {
       XCTAssertLessThan(single, exact[i], "row \(rows[i]): L_0 is below log p(x)")
     }
   }
+
+  /// UIVI's loss differs from SIVI's only in the entropy term, which does not reach the decoder:
+  /// the decoder's gradient is the same bit for bit (same z); the encoder's is not (the score
+  /// replaces the surrogate), and log h gets no gradient from the tape (the experiment sets it).
+  func testUIVIDecoderGradientIsSIVIs() {
+    var c = VAE.Config()
+    c.inputs = SemiImplicitVAETests.inputs; c.hidden = 5; c.hiddenLayers = 1
+    c.latent = SemiImplicitVAETests.latent; c.activation = .tanh
+    c.posterior = .uivi; c.mixingNoise = 3
+    let vae = VAE(c, seed: 11)
+    var rng = TestRandom(seed: 5)
+    let r = 4
+    let x = rng.binary([r, SemiImplicitVAETests.inputs]), eta = rng.normal([1, r, 2])
+    let mixing = rng.normal([1, r, 3]), mixture = rng.normal([3, r, 3])
+    func grads(_ uivi: Bool) -> [Float] {
+      let tape = Tape()
+      vae.store.zeroGrad()
+      if uivi {
+        var streams = (0..<r).map { RandomStream(NoiseAddress(seed: 1, purpose: .evaluation,
+                                                              item: UInt32($0))) }
+        var hmc = HamiltonianMonteCarlo.Settings()
+        hmc.burnIn = 2; hmc.samples = 3
+        tape.backward(vae.uiviTerms(x: x, noise: eta, mixing: mixing, mixture: mixture,
+                                    normalizer: 4, hmc: hmc, streams: &streams, on: tape)
+                        .terms.loss)
+      } else {
+        tape.backward(vae.semiImplicitTerms(x: x, noise: eta, mixing: mixing, mixture: mixture,
+                                            normalizer: 4, on: tape).loss)
+      }
+      return Array(vae.store.flatGrads)
+    }
+    let u = grads(true), s = grads(false)
+    for (i, spec) in vae.store.specs.enumerated() {
+      let range = vae.store.offsets[i]..<(vae.store.offsets[i] + spec.count)
+      if spec.name.hasPrefix("decoder") {
+        XCTAssertEqual(Array(u[range]), Array(s[range]), spec.name)
+      } else if spec.name == VAE.hmcStepSizeName {
+        XCTAssertEqual(Array(u[range]), [0])
+      }
+    }
+    let encoder = vae.store.specs.indices.filter { vae.store.specs[$0].name.hasPrefix("encoder") }
+      .flatMap { i in (vae.store.offsets[i]..<(vae.store.offsets[i] + vae.store.specs[i].count)) }
+    XCTAssertGreaterThan(encoder.map { abs(u[$0] - s[$0]) }.max()!, 1e-4,
+                         "the entropy gradients differ")
+  }
 }

@@ -20,12 +20,15 @@ final class SemiImplicitVAERankTests: XCTestCase {
 
   static let batch = 30, steps = 6
 
-  /// E = 4 mixing dimensions, K = 5 mixture components, k = 2 samples, a warm-up over 4 steps.
-  func experiment() throws -> VAEExperiment {
+  /// E = 4 mixing dimensions, K = 5 mixture components, a warm-up over 4 steps; SIVI with k = 2
+  /// samples, or UIVI (one sample, HMC 2 + 2 iterations of 3 leapfrog steps, the step size
+  /// adapted on the global acceptance — a rank adapting on its own would drift apart).
+  func experiment(_ posterior: VAE.PosteriorFamily) throws -> VAEExperiment {
     var c = VAEExperiment.Config()
     c.data = "mnist-5k"; c.hidden = 16; c.latent = 3
-    c.samples = 2
-    c.posterior = .semiImplicit; c.mixingNoise = 4; c.mixSamples = 5
+    c.samples = posterior == .uivi ? 1 : 2
+    c.hmcBurnIn = 2; c.hmcSamples = 2; c.hmcLeapfrogSteps = 3
+    c.posterior = posterior; c.mixingNoise = 4; c.mixSamples = 5
     c.klWarmup = 4
     return try VAEExperiment(config: c, seed: 8)
   }
@@ -35,9 +38,17 @@ final class SemiImplicitVAERankTests: XCTestCase {
   }
 
   func testSemiImplicitVAEStepsEqualOneProcess() throws {
+    try stepsEqualOneProcess(.semiImplicit)
+  }
+
+  func testUIVIStepsEqualOneProcess() throws {
+    try stepsEqualOneProcess(.uivi)
+  }
+
+  func stepsEqualOneProcess(_ posterior: VAE.PosteriorFamily) throws {
     let b = Self.batch
     // The job: every rank its share of each global batch.
-    let e = try experiment()
+    let e = try experiment(posterior)
     let initial = Array(e.store.flatValues)
     let trainer = try Trainer(experiment: e, globalBatch: b,
                               optimizer: Adam(parameterCount: e.store.count), seed: 8,
@@ -50,7 +61,7 @@ final class SemiImplicitVAERankTests: XCTestCase {
     }
 
     // The reference, on this rank alone: the same permutation, the whole batch at once.
-    let ref = try experiment()
+    let ref = try experiment(posterior)
     let adam = Adam(parameterCount: ref.store.count)
     let sharder = Sharder(itemCount: ref.itemCount, seed: 8)
     let perEpoch = sharder.stepsPerEpoch(globalBatch: b)
@@ -70,7 +81,7 @@ final class SemiImplicitVAERankTests: XCTestCase {
     let got = Array(e.store.flatValues), want = Array(ref.store.flatValues)
     let worst = zip(got, want).map { abs($0 - $1) }.max()!
     let moved = zip(want, initial).map { abs($0 - $1) }.max()!
-    print("semi-implicit VAE: max |θ(N=\(world.size)) − θ(one process)| = \(worst), moved \(moved)")
+    print("\(posterior.rawValue) VAE: max |θ(N=\(world.size)) − θ(one process)| = \(worst), moved \(moved)")
     XCTAssertLessThan(worst, 2e-5, "rank \(world.rank)/\(world.size)")
     XCTAssertGreaterThan(moved, 1e-3, "training moved the parameters")
   }
