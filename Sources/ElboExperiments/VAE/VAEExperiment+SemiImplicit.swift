@@ -34,16 +34,27 @@ extension VAEExperiment {
     }
   }
 
+  /// The prior's noise of step (or evaluation) `time`: shared by every row and rank, at the
+  /// address of item 2³² − 1 (no example has that index). nil for N(0, I).
+  func priorNoise(purpose: NoisePurpose, time: UInt64, tape: Tape) -> Tensor? {
+    guard let shape = model.priorNoiseShape else { return nil }
+    let t = tape.tensor(shape)
+    var rng = RandomStream(NoiseAddress(seed: seed, purpose: purpose, time: time, item: .max))
+    rng.fillNormal(t.buffer)
+    return t
+  }
+
   /// η [k, R, L], ε₀ [k, R, E] and ε₁..ε_K [K, R, E] for `items` on `tape`.
   func semiImplicitNoise(items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
                          samples k: Int, mixture: Int, tape: Tape)
     -> (noise: Tensor, mixing: Tensor, mixture: Tensor) {
     let r = items.count, c = model.config
-    let noise = tape.tensor([k, r, c.latent])
+    _ = c
+    let noise = tape.tensor([k, r, model.config.latent])
     fillNoise(noise, items: items, purpose: purpose, time: time)
-    let mixing = tape.tensor([k, r, c.mixingNoise])
+    let mixing = tape.tensor([k, r, model.mixingDimension])
     fillMixing(mixing, items: items, purpose: purpose, time: time, first: 0)
-    let extra = tape.tensor([mixture, r, c.mixingNoise])
+    let extra = tape.tensor([model.isSemiImplicit ? mixture : 0, r, model.mixingDimension])
     fillMixing(extra, items: items, purpose: purpose, time: time, first: k)
     return (noise, mixing, extra)
   }
@@ -63,6 +74,8 @@ extension VAEExperiment {
     let n = semiImplicitNoise(items: items, purpose: .latentNoise, time: UInt64(step),
                               samples: c.samples, mixture: c.mixSamples, tape: tape)
     let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+                                    priorNoise: priorNoise(purpose: .latentNoise,
+                                                           time: UInt64(step), tape: tape),
                                     normalizer: Float(globalBatch),
                                     klWeight: config.klWeight(step: step), on: tape)
     return StepLoss(loss: t.loss, sums: TermSums(
@@ -88,6 +101,7 @@ extension VAEExperiment {
     hmc.leapfrogSteps = config.hmcLeapfrogSteps; hmc.targetAcceptance = config.hmcTargetAcceptance
     let (t, acceptance) = model.uiviTerms(
       x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+      priorNoise: priorNoise(purpose: .latentNoise, time: UInt64(step), tape: tape),
       normalizer: Float(globalBatch), klWeight: config.klWeight(step: step), hmc: hmc,
       streams: &streams, on: tape)
     let g = model.store.grad(model.hmcStepSizeIndex!)
@@ -105,7 +119,7 @@ extension VAEExperiment {
     let l = model.config.latent, d = test.dimension
     var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, log p, surrogate, Σμ, Σμ²
     let tape = Tape(recording: false)
-    let chunk = max(1, min(1000, 20_000 / max(1, model.config.mixSamples + 1)))
+    let chunk = max(1, min(1000, 20_000 / max(1, model.mixtureSamples + 1)))
     var start = mine.lowerBound
     while start < mine.upperBound {
       let end = min(start + chunk, mine.upperBound)
@@ -114,8 +128,10 @@ extension VAEExperiment {
       images.fillTest(x, rows: start..<end)
       let n = semiImplicitNoise(items: ArraySlice(start..<end), purpose: .evaluation,
                                 time: UInt64(epoch), samples: 1,
-                                mixture: model.config.mixSamples, tape: tape)
+                                mixture: model.mixtureSamples, tape: tape)
       let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+                                      priorNoise: priorNoise(purpose: .evaluation,
+                                                             time: UInt64(epoch), tape: tape),
                                       normalizer: 1, on: tape)
       for (i, term) in [t.bound, t.logLikelihood, t.kl, t.logPrior!, t.logQSurrogate!]
         .enumerated() { sums[i] += sumDouble(term) }
@@ -158,12 +174,32 @@ extension VAEExperiment {
       images.fillTest(x, rows: g..<(g + 1))
       let n = semiImplicitNoise(items: [g], purpose: .evaluation, time: UInt64.max >> 16,
                                 samples: samples, mixture: mixture, tape: tape)
-      sum += model.semiImplicitLogLikelihood(x: x, noise: n.noise, mixing: n.mixing,
-                                             mixture: n.mixture, on: tape)
+      // The prior's K draws are fresh per example (keyed by the example's index as time).
+      sum += model.semiImplicitLogLikelihood(
+        x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+        priorNoise: priorNoise(purpose: .evaluation, time: (UInt64.max >> 17) + UInt64(g),
+                               tape: tape), on: tape)
       if (done + 1) % 100 == 0 || done + 1 == mine.count { progress?(done + 1, mine.count) }
     }
     let total = try communicator.allreduceSum(sum, name: "log-likelihood evaluation")
     return total / Double(test.count)
+  }
+
+  /// The prior's header line (none for N(0, I)).
+  func priorDescription() -> [String] {
+    let c = model.config
+    switch c.prior {
+    case .standard: return []
+    case .dsiviAgg:
+      return ["prior dsivi-agg: p(z) = (1/\(c.priorSamples)) Σ_k q(z|u_k) over learned pseudo-inputs "
+        + "u_k through the encoder (Molchanov et al. 2019)"
+        + (model.isSemiImplicit ? "; one ε_k per component: E log p(z) ≥ E log (1/K) Σ_k q(z|u_k, ε_k)"
+                                : ", exact")]
+    case .semiImplicit:
+      return ["prior semi-implicit: p(z) = ∫ N(μ_θ(ζ), σ²_θ(ζ)) N(ζ; 0, I_\(c.priorNoise)) dζ, "
+        + "T_θ \(c.priorNoise)-\(c.priorHidden)-\(2 * c.latent) tanh; E log p(z) ≥ E log (1/K) "
+        + "Σ_k p(z|ζ_k), K = \(c.priorSamples) draws shared by the batch (Molchanov et al. 2019)"]
+    }
   }
 
   /// The run header's lines for a semi-implicit posterior.
@@ -178,24 +214,40 @@ extension VAEExperiment {
         + "\(config.binarize.rawValue) binarisation",
         "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε; "
           + "logged elbo = the SIVI bound with K = \(c.mixSamples) mixture samples; `elbo eval` "
-          + "estimates log q with M = \(config.evalMixSamples) draws"]
+          + "estimates log q with M = \(config.evalMixSamples) draws"] + priorDescription()
     }
     let weight = config.klWarmup > 0
       ? "weight β_t = min(1, 0.01 + t/\(config.klWarmup)) on log p(z) − surrogate"
       : "weight 1"
-    return ["objective SIVI bound (k = \(c.samples)): loss = −(1/B) Σ L_K over the global batch, "
-      + "B = \(globalBatch); \(weight); \(config.binarize.rawValue) binarisation",
-      "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε "
+    let posterior = model.isSemiImplicit
+      ? "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε "
         + "(ε into the encoder's first layer); L_K = log p(x|z) + log p(z) − log (1/(K+1)) "
         + "Σ_{k=0..K} q(z|ψ_k) with K = \(c.mixSamples) mixture samples (Yin & Zhou 2018), "
         + "a lower bound on the ELBO; `elbo eval` estimates log q with M = "
-        + "\(config.evalMixSamples) draws"]
+        + "\(config.evalMixSamples) draws"
+      : "posterior N(μ(x), σ²(x)); bound log p(x|z) + log p̂(z) − log q(z|x), Monte Carlo"
+    return ["objective \(model.isSemiImplicit ? "SIVI bound" : "ELBO") (k = \(c.samples)): loss = "
+      + "−(1/B) Σ bound over the global batch, B = \(globalBatch); \(weight); "
+      + "\(config.binarize.rawValue) binarisation", posterior] + priorDescription()
   }
 }
 
 extension VAEExperiment.Config {
   /// The semi-implicit options, each message naming its flag.
   func validateSemiImplicit() throws {
+    if prior != .standard, priorSamples < 1 {
+      throw ElboError("--prior-samples must be ≥ 1 (got \(priorSamples))")
+    }
+    if prior == .semiImplicit, priorNoise < 1 || priorHidden < 1 {
+      throw ElboError("--prior-noise and --prior-hidden must be ≥ 1")
+    }
+    if prior != .standard, flow.length > 0 {
+      throw ElboError("--prior \(prior.rawValue) does not combine with a flow: drop --flow-length")
+    }
+    if prior != .standard, objective != .elbo {
+      throw ElboError("--prior \(prior.rawValue) trains the ELBO with a Monte Carlo prior term: "
+        + "use --objective elbo")
+    }
     guard posterior != .gaussian else { return }
     if mixSamples < 0 { throw ElboError("--mix-samples must be ≥ 0 (got \(mixSamples))") }
     if mixingNoise < 0 { throw ElboError("--mixing-noise must be ≥ 0 (got \(mixingNoise))") }

@@ -43,6 +43,12 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var hmcSamples = 5
     public var hmcLeapfrogSteps = 5
     public var hmcTargetAcceptance: Float = 0.9
+    /// p(z): standard, dsivi-agg (pseudo-inputs through the encoder) or semi-implicit.
+    public var prior: VAE.PriorFamily = .standard
+    /// K of the mixture prior; ζ's dimension and T_θ's width (semi-implicit prior).
+    public var priorSamples = 100
+    public var priorNoise = 10
+    public var priorHidden = 100
 
     public init() {}
 
@@ -52,6 +58,8 @@ public final class VAEExperiment: BinaryImageExperiment {
       c.inputs = inputs; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.latent = latent
       c.activation = activation; c.objective = objective; c.samples = samples; c.flow = flow
       c.posterior = posterior; c.mixSamples = mixSamples; c.mixingNoise = mixingNoise
+      c.prior = prior; c.priorSamples = priorSamples; c.priorNoise = priorNoise
+      c.priorHidden = priorHidden
       return c
     }
 
@@ -114,7 +122,7 @@ public final class VAEExperiment: BinaryImageExperiment {
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
-    if model.isSemiImplicit { return semiImplicitObjectiveDescription(globalBatch: globalBatch) }
+    if model.usesMixturePath { return semiImplicitObjectiveDescription(globalBatch: globalBatch) }
     guard model.hasFlow || config.klWarmup > 0 else {
       return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over "
         + "the global batch, B = \(globalBatch); KL weight 1 (analytic KL); "
@@ -149,7 +157,7 @@ public final class VAEExperiment: BinaryImageExperiment {
     model = VAE(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"]
                         + (model.hasFlow ? ["log_det"] : [])
-                        + (model.isSemiImplicit ? ["log_prior", "log_q_surrogate"] : [])
+                        + (model.usesMixturePath ? ["log_prior", "log_q_surrogate"] : [])
                         + (config.posterior == .uivi ? ["hmc_acceptance"] : []))
   }
 
@@ -181,7 +189,7 @@ public final class VAEExperiment: BinaryImageExperiment {
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
     -> StepLoss {
     guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
-    if model.isSemiImplicit {
+    if model.usesMixturePath {
       return semiImplicitLoss(items: items, step: step, epoch: epoch, globalBatch: globalBatch,
                               tape: tape)
     }
@@ -202,7 +210,9 @@ public final class VAEExperiment: BinaryImageExperiment {
   /// μ(x), with a flow of μ(x) pushed through it), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
-    if model.isSemiImplicit { return try semiImplicitEvaluate(epoch: epoch, communicator: communicator) }
+    if model.usesMixturePath {
+      return try semiImplicitEvaluate(epoch: epoch, communicator: communicator)
+    }
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
     let l = model.config.latent, d = test.dimension
     var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, surprise, logDet, Σμ, Σμ²
@@ -255,7 +265,7 @@ public final class VAEExperiment: BinaryImageExperiment {
                               progress: ProgressHandler?) throws -> [String: Double] {
     var metrics = try evaluate(epoch: 0, communicator: communicator)
     let k = options.importanceSamples
-    if model.isSemiImplicit {
+    if model.usesMixturePath {
       metrics["test_log_likelihood"] = try semiImplicitLogLikelihood(
         samples: k, mixture: config.evalMixSamples, communicator: communicator, progress: progress)
       metrics["k"] = Double(k)

@@ -8,6 +8,7 @@ extension Binarization: ExpressibleByArgument {}
 extension FlowKind: ExpressibleByArgument {}
 extension FlowParameterSource: ExpressibleByArgument {}
 extension VAE.PosteriorFamily: ExpressibleByArgument {}
+extension VAE.PriorFamily: ExpressibleByArgument {}
 
 extension VAEExperiment: CommandLineModel {
   /// The VAE's flags (`elbo train vae`, `elbo bench vae`).
@@ -57,6 +58,17 @@ extension VAEExperiment: CommandLineModel {
     var hmcLeapfrogSteps: Int?
     @Option(help: withDefault("UIVI: HMC target acceptance", defaults.hmcTargetAcceptance))
     var hmcTargetAcceptance: Float?
+    @Option(help: withDefault("p(z): standard, dsivi-agg (a mixture over learned pseudo-inputs "
+                              + "through the encoder) or semi-implicit (∫ N(μ(ζ), σ²(ζ)) N(ζ; 0, I) dζ)",
+                              defaults.prior.rawValue))
+    var prior: VAE.PriorFamily?
+    @Option(help: withDefault("K of the mixture prior (pseudo-inputs or draws of ζ)",
+                              defaults.priorSamples))
+    var priorSamples: Int?
+    @Option(help: withDefault("Semi-implicit prior: dimension of ζ", defaults.priorNoise))
+    var priorNoise: Int?
+    @Option(help: withDefault("Semi-implicit prior: hidden units of T_θ(ζ)", defaults.priorHidden))
+    var priorHidden: Int?
 
     public init() {}
 
@@ -81,6 +93,10 @@ extension VAEExperiment: CommandLineModel {
       if let hmcSamples { c.hmcSamples = hmcSamples }
       if let hmcLeapfrogSteps { c.hmcLeapfrogSteps = hmcLeapfrogSteps }
       if let hmcTargetAcceptance { c.hmcTargetAcceptance = hmcTargetAcceptance }
+      if let prior { c.prior = prior }
+      if let priorSamples { c.priorSamples = priorSamples }
+      if let priorNoise { c.priorNoise = priorNoise }
+      if let priorHidden { c.priorHidden = priorHidden }
     }
   }
 }

@@ -47,10 +47,10 @@ extension VAE {
     let first = layers[0](x, store)                                     // [R, H₁]
     let h1 = first.value.cols
     let tape = x.tape
-    return SemiImplicitNormal(mixingDimension: config.mixingNoise) { eps in
+    let e = mixingDimension
+    return SemiImplicitNormal(mixingDimension: e) { eps in
       let s = eps.shape[0]
-      precondition(eps.shape == [s, r, self.config.mixingNoise],
-                   "mixing noise \(eps.shape), expected [S, \(r), \(self.config.mixingNoise)]")
+      precondition(eps.shape == [s, r, e], "mixing noise \(eps.shape), expected [S, \(r), \(e)]")
       // Pre-activation of the first layer for every draw: [S, R, H₁] (x's part broadcast).
       var h: Variable
       if let w = self.mixingWeight {
@@ -75,8 +75,8 @@ extension VAE {
   /// - Returns: Terms with bound = L_K, kl = surrogate − log p(z) (a Monte Carlo estimate of an
   ///   upper bound on the KL), surprise = −kl, logPrior and logQSurrogate.
   public func semiImplicitTerms(x: Tensor, noise: Tensor, mixing: Tensor, mixture: Tensor,
-                                normalizer: Float, klWeight beta: Float = 1,
-                                on tape: Tape) -> Terms {
+                                priorNoise: Tensor? = nil, normalizer: Float,
+                                klWeight beta: Float = 1, on tape: Tape) -> Terms {
     let k = noise.shape[0], r = x.rows, l = config.latent
     precondition(noise.shape == [k, r, l], "noise \(noise.shape), expected [\(k), \(r), \(l)]")
     let q = semiImplicitPosterior(tape.constant(x))
@@ -84,7 +84,8 @@ extension VAE {
     let logits = decoder(z.reshaped([k * r, l]), store)                 // [kR, D]
     let logPxz = BernoulliLogits(logits: logits).logProb(VAE.tiledRows(x, k, tape))
       .reshaped([k, r])                                                 // [k, R]
-    let logPrior = StandardNormal.logProb(z)                            // [k, R]
+    let logPrior = priorLogDensity(z.reshaped([k * r, l]), noise: priorNoise)
+      .reshaped([k, r])                                                 // [k, R]
     let logQ = q.surrogateLogDensity(z, generating: q0, mixing: mixture)  // [k, R]
     let surprise = logPrior - logQ                                      // [k, R]
     let meanLogPxz = logPxz.mean(axis: 0)                               // [R]
@@ -108,7 +109,7 @@ extension VAE {
   /// The central latent of a semi-implicit posterior: μ(x, ε = 0), [R, L] (reconstructions).
   public func semiImplicitCentralLatent(_ x: Variable) -> Variable {
     let r = x.value.rows
-    let zero = x.tape.tensor([1, r, config.mixingNoise], zeroed: true)
+    let zero = x.tape.tensor([1, r, mixingDimension], zeroed: true)
     return semiImplicitPosterior(x).conditional(zero).mean.reshaped([r, config.latent])
   }
 
@@ -127,7 +128,7 @@ extension VAE {
   /// - Parameters: x [1, D]; noise η [S, 1, L]; mixing ε_s [S, 1, E]; mixture ε_m [M, 1, E].
   ///   Use a non-recording tape.
   public func semiImplicitLogLikelihood(x: Tensor, noise: Tensor, mixing: Tensor, mixture: Tensor,
-                                        on tape: Tape) -> Double {
+                                        priorNoise: Tensor? = nil, on tape: Tape) -> Double {
     let s = noise.shape[0], l = config.latent, m = mixture.shape[0]
     precondition(x.rows == 1 && noise.shape == [s, 1, l], "one example at a time")
     let q = semiImplicitPosterior(tape.constant(x))
@@ -135,7 +136,7 @@ extension VAE {
     let zs = z.reshaped([s, l])
     let logPxz = BernoulliLogits(logits: decoder(zs, store))
       .logProb(VAE.tiledRows(x, s, tape)).value                         // [S]
-    let logPrior = StandardNormal.logProb(zs).value                     // [S]
+    let logPrior = priorLogDensity(zs, noise: priorNoise).value          // [S]
     let logQ0 = q0.logProb(z).value                                     // [S, 1]
     var shared = [Double](repeating: -.infinity, count: s)
     if m > 0 {

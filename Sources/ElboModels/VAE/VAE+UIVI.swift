@@ -56,7 +56,7 @@ extension VAE {
   ///   (for the logged bound only); hmc: burn-in, samples, leapfrog steps, target acceptance
   ///   (its initial step size is replaced by the current h); streams: one per row.
   public func uiviTerms(x: Tensor, noise: Tensor, mixing: Tensor, mixture: Tensor,
-                        normalizer: Float, klWeight beta: Float = 1,
+                        priorNoise: Tensor? = nil, normalizer: Float, klWeight beta: Float = 1,
                         hmc: HamiltonianMonteCarlo.Settings, streams: inout [RandomStream],
                         on tape: Tape) -> (terms: Terms, acceptance: Float) {
     let r = x.rows, l = config.latent, e = config.mixingNoise
@@ -66,7 +66,7 @@ extension VAE {
     let (z3, _) = q.sample(mixing: mixing, noise: noise)
     let z = z3.reshaped([r, l])                                         // [R, L]
     let logPxz = BernoulliLogits(logits: decoder(z, store)).logProb(x)  // [R]
-    let logPrior = StandardNormal.logProb(z)                            // [R]
+    let logPrior = priorLogDensity(z, noise: priorNoise)                // [R]
 
     // The score ∇_z log q(z|x) by HMC on q(ε|z, x), from ε₀, on tapes of its own.
     let side = Tape(recording: false)

@@ -38,6 +38,13 @@ public final class VAE {
     public var mixSamples = 50
     /// E, the dimension of the mixing noise ε fed to the encoder (semi-implicit only).
     public var mixingNoise = 10
+    /// p(z): standard normal, or a DSIVI mixture prior (VAE+Prior.swift).
+    public var prior: PriorFamily = .standard
+    /// K of the mixture prior: pseudo-inputs (dsivi-agg) or draws of ζ (semi-implicit).
+    public var priorSamples = 100
+    /// The semi-implicit prior's ζ dimension and hidden width of T_θ(ζ).
+    public var priorNoise = 10
+    public var priorHidden = 100
     public init() {}
   }
 
@@ -52,6 +59,8 @@ public final class VAE {
   /// W_ε [E, H₁], the encoder's first-layer weights for the mixing noise ε (semi-implicit
   /// posteriors only; declared after every other tensor, so the Gaussian layout is unchanged).
   public let mixingWeight: Int?
+  /// The mixture prior's parameters (pseudo-inputs, or T_θ's layers); nil for N(0, I).
+  public let prior: PriorParameters?
 
   /// Whether q is a flow posterior (K > 0).
   public var hasFlow: Bool { config.flow.length > 0 }
@@ -74,6 +83,7 @@ public final class VAE {
     // declared and the layout is the plain VAE's.
     flow = config.flow.makeChain(store: store, name: "flow", dimension: l, contextOffset: 2 * l)
     mixingWeight = VAE.declareMixingWeight(config, store: store, encoder: encoder)
+    prior = VAE.declarePrior(config, store: store)
     store.allocate(seed: seed)
   }
 

@@ -35,6 +35,19 @@ public enum SIVI {
     return logQ.logsumexp(axis: 0).affine(scale: 1, shift: -logf(Float(m)))
   }
 
+  /// log (1/K) Σ_k N(z_n; μ_k, diag σ²_k) with K components shared by every row (a mixture
+  /// prior: DSIVI's E log p(z) ≥ E log (1/K) Σ_k p(z|ζ_k), Molchanov et al. 2019, eq. 7; exact
+  /// for a finite mixture such as VampPrior-style pseudo-inputs).
+  /// - Parameters: z [N, L]; shared: mean and log σ² [K, L]. → [N].
+  public static func logMixtureDensity(_ z: Variable, shared: DiagonalNormal) -> Variable {
+    let n = z.shape[0], l = z.shape[1], k = shared.mean.shape[0]
+    precondition(shared.mean.shape == [k, l], "shared components \(shared.mean.shape), expected [K, \(l)]")
+    let comps = DiagonalNormal(mean: shared.mean.reshaped([1, k, l]),
+                               logVariance: shared.logVariance.reshaped([1, k, l]))
+    let logP = comps.logProb(z.reshaped([n, 1, l]))                    // [N, K]
+    return logP.logsumexp(axis: 1).affine(scale: 1, shift: -logf(Float(k)))
+  }
+
   // MARK: - Evaluation (no gradient)
 
   /// log Σ_{m=1..M} N(z_s; μ_m, diag σ²_m) for every z_s, by two matrix products (for large S
