@@ -11,18 +11,20 @@
 # run, then a table (mean and half-range over seeds per row) beside their reported figures.
 #
 # What differs from the paper: the budget. They train 400,000 iterations (≈ 667 epochs); this
-# recipe trains --epochs (default 12) so that a run takes ~10-20 min on one thread, so expect
+# recipe trains --epochs (default 10) so that a run takes ~10-20 min on one thread, so expect
 # all three rows well below their numbers (roughly −126.7 explicit, −121.5 SIVI, −110.7 UIVI);
 # the ordering is the point. Their conditional q(z|ε) has one global σ; here σ²(x, ε) comes from
 # the encoder, like μ. Two runs at a time, 1 BLAS thread each (2 cores).
 #
-# Cost (release build, one thread, measured on this 2-core machine while other jobs ran; see the
-# README): per epoch of 600 steps gaussian ≈ 5 s, semi-implicit (K = 100) ≈ 40 s, UIVI ≈ 60 s;
-# evaluation with k = M = 1000 ≈ 1-2 min for the semi-implicit rows.
+# Cost (release build, one thread, on a shared 2-core machine, 2026-12-01): 60-step probes ran at
+# 17,300 ex/s (gaussian), 1,060 ex/s (semi-implicit, K = 100) and 1,460 ex/s (UIVI); one
+# semi-implicit epoch in this recipe took 77 s (training and the epoch's test bound) and its
+# `elbo eval` (k = M = 1000, 10,000 images) 406 s. So a semi-implicit run ≈ 13 min + 7 min,
+# UIVI ≈ 10 + 7, gaussian ≈ 1 + 2; the six runs, two at a time, ≈ 1 h.
 #
-#   launch/reproduce sivi-quality [--seeds "0 1"] [--rows "gaussian semi-implicit uivi"] [--epochs 12] [--k 1000] [--eval-mix 1000] [--mix-samples 100]
+#   launch/reproduce sivi-quality [--seeds "0 1"] [--rows "gaussian semi-implicit uivi"] [--epochs 10] [--k 1000] [--eval-mix 1000] [--mix-samples 100]
 # Sourced by launch/reproduce (common.sh loaded, cwd = the repository): "$@" are the recipe's flags.
-seeds="0 1"; rows="gaussian semi-implicit uivi"; epochs=12; k=1000; eval_mix=1000; mix=100
+seeds="0 1"; rows="gaussian semi-implicit uivi"; epochs=10; k=1000; eval_mix=1000; mix=100
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
