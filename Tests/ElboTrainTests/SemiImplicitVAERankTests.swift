@@ -26,7 +26,8 @@ final class SemiImplicitVAERankTests: XCTestCase {
   func experiment(_ posterior: VAE.PosteriorFamily) throws -> VAEExperiment {
     var c = VAEExperiment.Config()
     c.data = "mnist-5k"; c.hidden = 16; c.latent = 3
-    c.samples = posterior == .uivi ? 1 : 2
+    c.samples = posterior == .semiImplicit ? 2 : 1
+    if posterior == .hierarchical { c.prior = .semiImplicit; c.priorSamples = 4 }
     c.hmcBurnIn = 2; c.hmcSamples = 2; c.hmcLeapfrogSteps = 3
     c.posterior = posterior; c.mixingNoise = 4; c.mixSamples = 5
     c.klWarmup = 4
@@ -43,6 +44,11 @@ final class SemiImplicitVAERankTests: XCTestCase {
 
   func testUIVIStepsEqualOneProcess() throws {
     try stepsEqualOneProcess(.uivi)
+  }
+
+  /// Hierarchical VI with the semi-implicit prior (its L_CE draws ν per example).
+  func testHierarchicalStepsEqualOneProcess() throws {
+    try stepsEqualOneProcess(.hierarchical)
   }
 
   func stepsEqualOneProcess(_ posterior: VAE.PosteriorFamily) throws {

@@ -18,7 +18,7 @@ extension VAEExperiment {
 
   /// ε [S, R, E] for `items`, draws first..<first + S of each item's mixing stream.
   func fillMixing(_ eps: Tensor, items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
-                  first: Int) {
+                  first: Int, offset: UInt32 = VAEExperiment.mixingBlockOffset) {
     let s = eps.shape[0], r = eps.shape[1], e = eps.shape[2]
     guard e > 0 else { return }
     let blocks = (e + 3) / 4
@@ -26,8 +26,7 @@ extension VAEExperiment {
       for d in 0..<s {
         var rng = RandomStream(NoiseAddress(seed: seed, purpose: purpose, time: time,
                                             item: UInt32(g)),
-                               startBlock: VAEExperiment.mixingBlockOffset
-                                 + UInt32((first + d) * blocks))
+                               startBlock: offset + UInt32((first + d) * blocks))
         rng.fillNormal(UnsafeMutableBufferPointer(start: eps.pointer + (d * r + row) * e,
                                                   count: e))
       }
@@ -71,6 +70,15 @@ extension VAEExperiment {
     if c.posterior == .uivi {
       return uiviLoss(x: x, items: items, step: step, globalBatch: globalBatch, tape: tape)
     }
+    if c.posterior == .hierarchical {
+      let t = hierarchicalTerms(x: x, items: items, purpose: .latentNoise, time: UInt64(step),
+                                normalizer: Float(globalBatch),
+                                klWeight: config.klWeight(step: step), tape: tape)
+      return StepLoss(loss: t.loss, sums: TermSums(
+        bound: sumDouble(t.bound),
+        components: [t.logLikelihood, t.kl, t.surprise, t.logPrior!, t.logQSurrogate!]
+          .map(sumDouble)))
+    }
     let n = semiImplicitNoise(items: items, purpose: .latentNoise, time: UInt64(step),
                               samples: c.samples, mixture: c.mixSamples, tape: tape)
     let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
@@ -82,6 +90,29 @@ extension VAEExperiment {
       bound: sumDouble(t.bound),
       components: [t.logLikelihood, t.kl, t.surprise, t.logPrior!, t.logQSurrogate!]
         .map(sumDouble)))
+  }
+
+  /// The block where an item's ν (for ζ ~ r_ψ(ζ|z), hierarchical VI's prior bound) starts.
+  static let reverseBlockOffset: UInt32 = (1 << 31) + (1 << 30)
+
+  /// Hierarchical VI's terms (VAE+Hierarchical.swift) for `items`: one η, one ε₀ per item, and
+  /// ν per item (semi-implicit prior) or the mixture prior's shared noise.
+  func hierarchicalTerms(x: Tensor, items: ArraySlice<Int>, purpose: NoisePurpose, time: UInt64,
+                         normalizer: Float, klWeight: Float, tape: Tape) -> VAE.Terms {
+    let r = items.count
+    let n = semiImplicitNoise(items: items, purpose: purpose, time: time, samples: 1, mixture: 0,
+                              tape: tape)
+    var prior: Tensor? = nil
+    if model.config.prior == .semiImplicit {
+      let nu = tape.tensor([1, r, model.config.priorNoise])
+      fillMixing(nu, items: items, purpose: purpose, time: time, first: 0,
+                 offset: VAEExperiment.reverseBlockOffset)
+      prior = nu.reshaped([r, model.config.priorNoise])
+    } else {
+      prior = priorNoise(purpose: purpose, time: time, tape: tape)
+    }
+    return model.hierarchicalTerms(x: x, noise: n.noise, mixing: n.mixing, priorNoise: prior,
+                                   normalizer: normalizer, klWeight: klWeight, on: tape)
   }
 
   /// UIVI's loss (VAE+UIVI.swift). Chain g's stream is the item's latent-noise address from
@@ -129,10 +160,13 @@ extension VAEExperiment {
       let n = semiImplicitNoise(items: ArraySlice(start..<end), purpose: .evaluation,
                                 time: UInt64(epoch), samples: 1,
                                 mixture: model.mixtureSamples, tape: tape)
-      let t = model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
-                                      priorNoise: priorNoise(purpose: .evaluation,
-                                                             time: UInt64(epoch), tape: tape),
-                                      normalizer: 1, on: tape)
+      let t = model.config.posterior == .hierarchical
+        ? hierarchicalTerms(x: x, items: ArraySlice(start..<end), purpose: .evaluation,
+                            time: UInt64(epoch), normalizer: 1, klWeight: 1, tape: tape)
+        : model.semiImplicitTerms(x: x, noise: n.noise, mixing: n.mixing, mixture: n.mixture,
+                                  priorNoise: priorNoise(purpose: .evaluation,
+                                                         time: UInt64(epoch), tape: tape),
+                                  normalizer: 1, on: tape)
       for (i, term) in [t.bound, t.logLikelihood, t.kl, t.logPrior!, t.logQSurrogate!]
         .enumerated() { sums[i] += sumDouble(term) }
       let mu = model.semiImplicitCentralLatent(tape.constant(x)).value.pointer
@@ -205,6 +239,19 @@ extension VAEExperiment {
   /// The run header's lines for a semi-implicit posterior.
   func semiImplicitObjectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
+    if c.posterior == .hierarchical {
+      return ["objective hierarchical VI (seed 003 Way 1): loss = −(1/B) Σ [log p(x|z) + log p̂(z) − "
+        + "L_H], L_H = log q(z|x, ε₀) + log N(ε₀; 0, I) − log s_ξ(ε₀|z, x) ≥ log q(z|x) in "
+        + "expectation (s_ξ: an MLP on [z, x]), B = \(globalBatch); "
+        + "\(config.binarize.rawValue) binarisation",
+        "posterior semi-implicit: q(z|x) = ∫ N(μ(x, ε), σ²(x, ε)) N(ε; 0, I_\(c.mixingNoise)) dε; "
+          + "logged log_q_surrogate = L_H; `elbo eval` estimates log q with M = "
+          + "\(config.evalMixSamples) draws"]
+        + (c.prior == .semiImplicit
+           ? ["prior semi-implicit: log p̂(z) = L_CE = log p(z|ζ) + log N(ζ; 0, I) − log r_ψ(ζ|z), "
+              + "ζ ~ r_ψ(ζ|z) (r_ψ: an MLP on z), a lower bound on log p(z)"]
+           : priorDescription())
+    }
     if c.posterior == .uivi {
       return ["objective UIVI (Titsias & Ruiz 2019): loss = −(1/B) Σ [log p(x|z) + log p(z) − "
         + "⟨stop(score), z⟩] over the global batch, B = \(globalBatch), score ≈ ∇_z log q(z|x) by "
@@ -253,6 +300,12 @@ extension VAEExperiment.Config {
     if mixingNoise < 0 { throw ElboError("--mixing-noise must be ≥ 0 (got \(mixingNoise))") }
     if evalMixSamples < 0 {
       throw ElboError("--eval-mix-samples must be ≥ 0 (got \(evalMixSamples))")
+    }
+    if posterior == .hierarchical {
+      if mixingNoise < 1 { throw ElboError("--posterior hierarchical needs --mixing-noise ≥ 1") }
+      if samples != 1 {
+        throw ElboError("--posterior hierarchical takes one sample per example: --k 1")
+      }
     }
     if posterior == .uivi {
       if mixingNoise < 1 { throw ElboError("--posterior uivi needs --mixing-noise ≥ 1") }

@@ -39,7 +39,8 @@ extension VAEExperiment: CommandLineModel {
                               defaults.klWarmup))
     var klWarmup: Int?
     @Option(help: withDefault("q(z|x): gaussian, or semi-implicit (mixing noise ε into the encoder, "
-                              + "trained with the SIVI bound), or uivi (the same q, UIVI's entropy gradient by HMC)", defaults.posterior.rawValue))
+                              + "trained with the SIVI bound), uivi (the same q, UIVI's entropy gradient by HMC), or hierarchical (the same q, an auxiliary "
+                              + "upper bound on log q with a reverse model s(ε|z, x))", defaults.posterior.rawValue))
     var posterior: VAE.PosteriorFamily?
     @Option(help: withDefault("K, extra mixture components of the SIVI surrogate of log q(z|x)",
                               defaults.mixSamples))

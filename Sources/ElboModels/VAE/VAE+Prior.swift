@@ -26,6 +26,8 @@ extension VAE {
     public let pseudoInputs: Int?
     /// semi-implicit: T_θ = ζ → H → 2L (tanh hidden layer).
     public let net: MLP?
+    /// semi-implicit prior under hierarchical VI: r_ψ(ζ|z) = z → H → 2E_ζ (tanh).
+    public var reverse: MLP? = nil
   }
 
   /// Declares the prior's tensors after every other one (so N(0, I) keeps the layout).
@@ -39,10 +41,16 @@ extension VAE {
                                     .uniform(bound: 0.5)),
         net: nil)
     case .semiImplicit:
-      return PriorParameters(
+      var p = PriorParameters(
         pseudoInputs: nil,
         net: MLP(store, "prior", sizes: [config.priorNoise, config.priorHidden, 2 * config.latent],
                  activation: .tanh))
+      if config.posterior == .hierarchical {
+        p.reverse = MLP(store, "prior_reverse",
+                        sizes: [config.latent, config.priorHidden, 2 * config.priorNoise],
+                        activation: .tanh)
+      }
+      return p
     }
   }
 

@@ -25,6 +25,8 @@ extension VAE {
     case semiImplicit = "semi-implicit"
     /// The same q, trained with UIVI's unbiased entropy gradient (VAE+UIVI.swift).
     case uivi
+    /// The same q, trained with hierarchical VI's auxiliary bound (VAE+Hierarchical.swift).
+    case hierarchical
   }
 
   /// Whether q is semi-implicit (the encoder reads mixing noise).

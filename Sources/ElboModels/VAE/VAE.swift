@@ -61,6 +61,8 @@ public final class VAE {
   public let mixingWeight: Int?
   /// The mixture prior's parameters (pseudo-inputs, or T_θ's layers); nil for N(0, I).
   public let prior: PriorParameters?
+  /// Hierarchical VI's reverse model s_ξ(ε|z, x) (VAE+Hierarchical.swift); nil otherwise.
+  public let reverse: MLP?
 
   /// Whether q is a flow posterior (K > 0).
   public var hasFlow: Bool { config.flow.length > 0 }
@@ -83,6 +85,7 @@ public final class VAE {
     // declared and the layout is the plain VAE's.
     flow = config.flow.makeChain(store: store, name: "flow", dimension: l, contextOffset: 2 * l)
     mixingWeight = VAE.declareMixingWeight(config, store: store, encoder: encoder)
+    reverse = VAE.declareReverse(config, store: store)
     prior = VAE.declarePrior(config, store: store)
     store.allocate(seed: seed)
   }
