@@ -97,6 +97,11 @@ public final class VAEExperiment: BinaryImageExperiment {
     (Rezende & Mohamed 2015): the bound, the KL (then a Monte Carlo estimate), the extra logged
     term log_det = Σ log|det ∂f_k| and `elbo eval` all use log q_K exactly. --kl-warmup T
     anneals the KL: β_t = min(1, 0.01 + t/T), logged as kl_weight.
+    --posterior semi-implicit feeds mixing noise ε (--mixing-noise E) to the encoder and trains
+    SIVI's bound with --mix-samples K; uivi trains the same q with UIVI's HMC score;
+    hierarchical with a reverse model s(ε|z, x). --prior dsivi-agg|semi-implicit replaces
+    N(0, I) by a mixture prior bounded with --prior-samples K draws. These log log_prior and
+    log_q_surrogate; `elbo eval` estimates log q by a mixture over --eval-mix-samples draws.
     """
 
   /// Configs written before models had their own sections kept `data` and `binarize` at the
