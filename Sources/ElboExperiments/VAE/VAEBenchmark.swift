@@ -30,7 +30,8 @@ extension VAEExperiment {
     ]
     // The anchor is the plain VAE's; a flow VAE is compared with launch/reference's
     // pytorch_vae_flow.py measured in the same run (launch/bench-vs-pytorch --flow).
-    if !model.hasFlow, let anchor = VAEExperiment.pytorchAnchor[size * BLAS.threads] {
+    if !model.hasFlow, !model.usesMixturePath,
+       let anchor = VAEExperiment.pytorchAnchor[size * BLAS.threads] {
       result["pytorch_anchor_examples_per_second"] = anchor
       result["speedup_vs_pytorch"] = round3(examplesPerSecond / anchor)
     }

@@ -30,6 +30,25 @@ public final class VAEExperiment: BinaryImageExperiment {
     public var flow = FlowChainSpec()
     /// T of the free-energy warm-up β_t = min(1, 0.01 + t/T) (0: none, β = 1).
     public var klWarmup = 0
+    /// q(z|x): gaussian, or semi-implicit (VAEExperiment+SemiImplicit.swift).
+    public var posterior: VAE.PosteriorFamily = .gaussian
+    /// K, extra mixture components of SIVI's surrogate of log q(z|x) in training.
+    public var mixSamples = 50
+    /// E, the dimension of the mixing noise ε the encoder reads.
+    public var mixingNoise = 10
+    /// M, the mixture over ε that estimates log q(z|x) in `elbo eval`'s log-likelihood.
+    public var evalMixSamples = 1000
+    /// UIVI's HMC on q(ε|z, x): burn-in and kept iterations, leapfrog steps, target acceptance.
+    public var hmcBurnIn = 5
+    public var hmcSamples = 5
+    public var hmcLeapfrogSteps = 5
+    public var hmcTargetAcceptance: Float = 0.9
+    /// p(z): standard, dsivi-agg (pseudo-inputs through the encoder) or semi-implicit.
+    public var prior: VAE.PriorFamily = .standard
+    /// K of the mixture prior; ζ's dimension and T_θ's width (semi-implicit prior).
+    public var priorSamples = 100
+    public var priorNoise = 10
+    public var priorHidden = 100
 
     public init() {}
 
@@ -38,6 +57,9 @@ public final class VAEExperiment: BinaryImageExperiment {
       var c = VAE.Config()
       c.inputs = inputs; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.latent = latent
       c.activation = activation; c.objective = objective; c.samples = samples; c.flow = flow
+      c.posterior = posterior; c.mixSamples = mixSamples; c.mixingNoise = mixingNoise
+      c.prior = prior; c.priorSamples = priorSamples; c.priorNoise = priorNoise
+      c.priorHidden = priorHidden
       return c
     }
 
@@ -59,6 +81,7 @@ public final class VAEExperiment: BinaryImageExperiment {
       do { try flow.validate(dimension: latent) } catch let e as FlowSpecError {
         throw ElboError("--flow: \(e.description)")
       }
+      try validateSemiImplicit()
     }
   }
 
@@ -75,6 +98,11 @@ public final class VAEExperiment: BinaryImageExperiment {
     (Rezende & Mohamed 2015): the bound, the KL (then a Monte Carlo estimate), the extra logged
     term log_det = Σ log|det ∂f_k| and `elbo eval` all use log q_K exactly. --kl-warmup T
     anneals the KL: β_t = min(1, 0.01 + t/T), logged as kl_weight.
+    --posterior semi-implicit feeds mixing noise ε (--mixing-noise E) to the encoder and trains
+    SIVI's bound with --mix-samples K; uivi trains the same q with UIVI's HMC score;
+    hierarchical with a reverse model s(ε|z, x). --prior dsivi-agg|semi-implicit replaces
+    N(0, I) by a mixture prior bounded with --prior-samples K draws. These log log_prior and
+    log_q_surrogate; `elbo eval` estimates log q by a mixture over --eval-mix-samples draws.
     """
 
   /// Configs written before models had their own sections kept `data` and `binarize` at the
@@ -100,6 +128,7 @@ public final class VAEExperiment: BinaryImageExperiment {
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
     let c = model.config
+    if model.usesMixturePath { return semiImplicitObjectiveDescription(globalBatch: globalBatch) }
     guard model.hasFlow || config.klWarmup > 0 else {
       return ["objective \(c.objective.rawValue) (k = \(c.samples)): loss = −(1/B) Σ bound over "
         + "the global batch, B = \(globalBatch); KL weight 1 (analytic KL); "
@@ -121,7 +150,9 @@ public final class VAEExperiment: BinaryImageExperiment {
   }
 
   public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
-    config.klWarmup > 0 ? ["kl_weight": Double(config.klWeight(step: step))] : [:]
+    var fields = config.klWarmup > 0 ? ["kl_weight": Double(config.klWeight(step: step))] : [:]
+    if config.posterior == .uivi { fields["hmc_step_size"] = Double(model.hmcStepSize) }
+    return fields
   }
 
   public init(config: Config, seed: UInt64) throws {
@@ -131,7 +162,9 @@ public final class VAEExperiment: BinaryImageExperiment {
                               expectedDimension: config.inputs, model: "VAE")
     model = VAE(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["log_px_given_z", "kl", "surprise"]
-                        + (model.hasFlow ? ["log_det"] : []))
+                        + (model.hasFlow ? ["log_det"] : [])
+                        + (model.usesMixturePath ? ["log_prior", "log_q_surrogate"] : [])
+                        + (config.posterior == .uivi ? ["hmc_acceptance"] : []))
   }
 
   // MARK: - Batches and noise
@@ -162,6 +195,10 @@ public final class VAEExperiment: BinaryImageExperiment {
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
     -> StepLoss {
     guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
+    if model.usesMixturePath {
+      return semiImplicitLoss(items: items, step: step, epoch: epoch, globalBatch: globalBatch,
+                              tape: tape)
+    }
     let r = items.count, cfg = model.config
     let x = tape.tensor([r, cfg.inputs])
     fillBatch(x, items: items, epoch: epoch)
@@ -180,6 +217,9 @@ public final class VAEExperiment: BinaryImageExperiment {
   /// (test_kl / (D ln 2) bits per pixel), each rank on its share of the
   /// test set, every example counted once whatever the number of ranks.
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    if model.usesMixturePath {
+      return try semiImplicitEvaluate(epoch: epoch, communicator: communicator)
+    }
     let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
     let l = model.config.latent, d = test.dimension
     var sums = [Double](repeating: 0, count: 5 + 2 * l)  // bound, ll, kl, surprise, logDet, Σμ, Σμ²
@@ -234,6 +274,13 @@ public final class VAEExperiment: BinaryImageExperiment {
                               progress: ProgressHandler?) throws -> [String: Double] {
     var metrics = try evaluate(epoch: 0, communicator: communicator)
     let k = options.importanceSamples
+    if model.usesMixturePath {
+      metrics["test_log_likelihood"] = try semiImplicitLogLikelihood(
+        samples: k, mixture: config.evalMixSamples, communicator: communicator, progress: progress)
+      metrics["k"] = Double(k)
+      metrics["eval_mix_samples"] = Double(config.evalMixSamples)
+      return metrics
+    }
     metrics["test_log_likelihood"] = try testLogLikelihood(samples: k, communicator: communicator,
                                                           progress: progress)
     metrics["k"] = Double(k)
@@ -289,7 +336,8 @@ extension VAEExperiment {
     for (r, i) in picked.enumerated() {
       for j in 0..<d { x.pointer[r * d + j] = images.trainPixels[i * d + j] }
     }
-    let mean = model.centralLatent(tape.constant(x)).value            // [shown, L]
+    let mean = (model.isSemiImplicit ? model.semiImplicitCentralLatent(tape.constant(x))
+                : model.centralLatent(tape.constant(x))).value        // [shown, L]
     let reconstructed = model.decode(mean, on: tape)                  // [shown, D]
     func tile(_ t: Tensor, _ r: Int) -> [Float] {
       Array(UnsafeBufferPointer(start: t.pointer + r * d, count: d))

@@ -32,6 +32,19 @@ public final class VAE {
     public var samples = 1
     /// The flow that turns q₀ into q_K (length 0: none, q = q₀).
     public var flow = FlowChainSpec()
+    /// The posterior family: the diagonal Gaussian, or semi-implicit (VAE+SemiImplicit.swift).
+    public var posterior: PosteriorFamily = .gaussian
+    /// K, the extra mixture components of SIVI's surrogate of log q(z|x) in training.
+    public var mixSamples = 50
+    /// E, the dimension of the mixing noise ε fed to the encoder (semi-implicit only).
+    public var mixingNoise = 10
+    /// p(z): standard normal, or a DSIVI mixture prior (VAE+Prior.swift).
+    public var prior: PriorFamily = .standard
+    /// K of the mixture prior: pseudo-inputs (dsivi-agg) or draws of ζ (semi-implicit).
+    public var priorSamples = 100
+    /// The semi-implicit prior's ζ dimension and hidden width of T_θ(ζ).
+    public var priorNoise = 10
+    public var priorHidden = 100
     public init() {}
   }
 
@@ -43,6 +56,13 @@ public final class VAE {
   public let decoder: MLP
   /// f_K ∘ … ∘ f₁ (empty without a flow); amortised steps read the encoder's columns from 2L on.
   public let flow: FlowChain
+  /// W_ε [E, H₁], the encoder's first-layer weights for the mixing noise ε (semi-implicit
+  /// posteriors only; declared after every other tensor, so the Gaussian layout is unchanged).
+  public let mixingWeight: Int?
+  /// The mixture prior's parameters (pseudo-inputs, or T_θ's layers); nil for N(0, I).
+  public let prior: PriorParameters?
+  /// Hierarchical VI's reverse model s_ξ(ε|z, x) (VAE+Hierarchical.swift); nil otherwise.
+  public let reverse: MLP?
 
   /// Whether q is a flow posterior (K > 0).
   public var hasFlow: Bool { config.flow.length > 0 }
@@ -64,6 +84,9 @@ public final class VAE {
     // Global flow parameters (and IAF's MADEs) come after the decoder's: with K = 0 nothing is
     // declared and the layout is the plain VAE's.
     flow = config.flow.makeChain(store: store, name: "flow", dimension: l, contextOffset: 2 * l)
+    mixingWeight = VAE.declareMixingWeight(config, store: store, encoder: encoder)
+    reverse = VAE.declareReverse(config, store: store)
+    prior = VAE.declarePrior(config, store: store)
     store.allocate(seed: seed)
   }
 
@@ -119,6 +142,9 @@ public final class VAE {
     public let logDet: Tensor
     /// μ(x) [R, L] (for counting active units).
     public let posteriorMean: Tensor
+    /// Semi-implicit posterior: Monte Carlo log p(z) and SIVI's surrogate of log q(z|x) [R].
+    public var logPrior: Tensor? = nil
+    public var logQSurrogate: Tensor? = nil
   }
 
   /// Computes the objective for a batch.

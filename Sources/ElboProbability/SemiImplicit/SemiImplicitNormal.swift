@@ -42,11 +42,16 @@ public struct SemiImplicitNormal {
     let logQ0 = q0.logProb(z)                                          // [k, R]
     if m == 0 { return logQ0 }
     let qk = conditional(mixing)                                        // [K, R, L]
-    // Every z against every shared component: [k, 1, R, L] against [1, K, R, L] → [k, K, R].
-    let shared = DiagonalNormal(mean: qk.mean.reshaped([1, m, r, l]),
-                                logVariance: qk.logVariance.reshaped([1, m, r, l]))
-    let logQk = shared.logProb(z.reshaped([k, 1, r, l]))                // [k, K, R]
-    let lseShared = logQk.logsumexp(axis: 1)                            // [k, R]
+    // Every z against every shared component: [k, 1, R, L] against [1, K, R, L] → [k, K, R]
+    // (k = 1: z [R, L] against [K, R, L], a suffix broadcast, the binary ops' fast path).
+    let lseShared: Variable                                             // [k, R]
+    if k == 1 {
+      lseShared = qk.logProb(z.reshaped([r, l])).logsumexp(axis: 0).reshaped([1, r])
+    } else {
+      let shared = DiagonalNormal(mean: qk.mean.reshaped([1, m, r, l]),
+                                  logVariance: qk.logVariance.reshaped([1, m, r, l]))
+      lseShared = shared.logProb(z.reshaped([k, 1, r, l])).logsumexp(axis: 1)
+    }
     // log(q(z|ψ₀) + Σ_k q(z|ψ_k)) as a two-column log-sum-exp, then the 1/(K+1).
     let both = concatColumns([logQ0.reshaped([k * r, 1]), lseShared.reshaped([k * r, 1])])
     return both.logsumexp(axis: 1).reshaped([k, r])
