@@ -145,8 +145,8 @@ public final class CollectionFile {
     }
     guard rc >= 0 else { throw DataError(path, "cannot read the rows of data sets \(order)") }
     rowsRead += rows
-    communicator?.debugLog?.write("collection \(path): read data sets \(order) "
-      + "(\(rows) rows)")
+    communicator?.debugLog?.write("collection \(path): read data sets "
+      + "\(CollectionFile.runs(order)) (\(rows) rows)")
     // Cut the buffer back into data sets, in the order asked for.
     var start: [Int: Int] = [:]
     var at = 0
@@ -155,6 +155,19 @@ public final class CollectionFile {
       let lo = (start[i] ?? 0) * d
       return Tensor(Array(buffer[lo..<(lo + size(of: i) * d)]), shape: [size(of: i), d])
     }
+  }
+
+  /// Sorted indices as runs, e.g. "[0-3, 7, 9-10]" (the debug log's form).
+  public static func runs(_ sorted: [Int]) -> String {
+    var parts: [String] = []
+    var i = 0
+    while i < sorted.count {
+      var j = i
+      while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+      parts.append(j == i ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
+      i = j + 1
+    }
+    return "[" + parts.joined(separator: ", ") + "]"
   }
 
   /// The metadata rows of `datasets` for `name` (nil if the file has no such metadata).

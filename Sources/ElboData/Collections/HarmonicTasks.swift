@@ -8,6 +8,7 @@ import Foundation
 /// observed at x ~ N(μ_x, 1), μ_x ~ U(−4, 4), as y = f_j(x) + ε, ε ~ N(0, σ_ε²).
 ///
 /// Our choices (the seed leaves them open): σ_ε = 0.1 (`--set noise=…`), 20 points per task,
+/// ω's range settable for easier tasks (`--set omega=LO:HI`, default 5:7),
 /// 2,000 tasks by default. Each point is a row (x, y); the metadata hold every task's
 /// (a₁, a₂, b₁, b₂, ω, μ_x) as `params` [n, 6] and σ_ε as `noise` [n].
 /// Task i draws from the Philox stream (seed, dataGeneration, time: 11, item: i).
@@ -16,7 +17,7 @@ public enum HarmonicTasks: CollectionGenerator {
   public static let help = """
     harmonic: Deep Prior's tasks f(x) = a1 sin(w x + b1) + a2 sin(2 w x + b2), a ~ N(0,1), \
     b ~ U(0, 2 pi), w ~ U(5, 7), at x ~ N(mu, 1), mu ~ U(-4, 4), y = f(x) + N(0, noise^2); \
-    rows (x, y); default 2000 tasks x 20 points, --set noise=0.1.
+    rows (x, y); default 2000 tasks x 20 points, --set noise=0.1, --set omega=5:7 (the range of w).
     """
   public static let defaultDatasets = 2000
   public static let defaultPoints = 20
@@ -43,8 +44,17 @@ public enum HarmonicTasks: CollectionGenerator {
       }
       return v
     } ?? defaultNoise
-    for key in options.extra.keys where key != "noise" {
-      throw DataError(nil, "--set \(key)=…: harmonic knows only --set noise=STD")
+    // ω's range (seed 000: U(5, 7)); a lower range makes tasks an MLP can fit quickly.
+    var omega = (5.0, 7.0)
+    if let text = options.extra["omega"] {
+      let parts = text.split(separator: ":").compactMap { Double($0) }
+      guard parts.count == 2, parts[0] > 0, parts[0] <= parts[1], parts[1].isFinite else {
+        throw DataError(nil, "--set omega=\(text): expected LO:HI with 0 < LO ≤ HI")
+      }
+      omega = (parts[0], parts[1])
+    }
+    for key in options.extra.keys where key != "noise" && key != "omega" {
+      throw DataError(nil, "--set \(key)=…: harmonic knows --set noise=STD and omega=LO:HI")
     }
     let n = options.datasets, m = options.points
     var points = [Float](), params = [Double]()
@@ -56,7 +66,7 @@ public enum HarmonicTasks: CollectionGenerator {
       g.withUnsafeMutableBufferPointer { rng.fillNormal($0) }
       let u = (0..<4).map { _ in Double(rng.uniform()) }
       let task = Task(params: [Double(g[0]), Double(g[1]), 2 * .pi * u[0], 2 * .pi * u[1],
-                               5 + 2 * u[2], -4 + 8 * u[3]])
+                               omega.0 + (omega.1 - omega.0) * u[2], -4 + 8 * u[3]])
       for p in 0..<m {
         let x = task.muX + Double(g[2 + 2 * p])
         points.append(Float(x))

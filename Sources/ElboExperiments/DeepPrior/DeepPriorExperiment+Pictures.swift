@@ -15,7 +15,7 @@ extension DeepPriorExperiment {
   /// μ(x, z_s) with ±2σ(x, z_s) bands, z_s ~ q(z|context).
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
     guard !figureTasks.isEmpty else { return [] }
-    let panelW = 300, panelH = 220
+    let panelW = 300, panelH = 280
     var body = ""
     for (row, set) in figureTasks.enumerated() {
       for (col, c) in Self.figureContexts.enumerated() {
@@ -58,9 +58,10 @@ extension DeepPriorExperiment {
       let p = model.predictive(x: x, z: model.posteriorSample(out, noise: e).z)
       let mu = (0..<grid.count).map { Double(p.mean.value[$0]) }
       let sd = (0..<grid.count).map { exp(0.5 * Double(p.logVariance.value[$0])) }
-      plot.band("sample \(s + 1) ± 2σ", x: grid, lower: zip(mu, sd).map { $0 - 2 * $1 },
+      // One name for every sample: one colour and one legend entry for all of them.
+      plot.band("posterior sample ± 2σ", x: grid, lower: zip(mu, sd).map { $0 - 2 * $1 },
                 upper: zip(mu, sd).map { $0 + 2 * $1 })
-      plot.line("sample \(s + 1)", x: grid, y: mu)
+      plot.line("posterior sample μ", x: grid, y: mu)
     }
     plot.points("context", x: Array(xs.prefix(context)),
                 y: (0..<context).map { Double(set[2 * $0 + 1]) })

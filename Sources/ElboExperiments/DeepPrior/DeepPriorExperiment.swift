@@ -24,6 +24,9 @@ public final class DeepPriorExperiment: Experiment {
     public var flowLength = 4
     public var latent = 8
     public var hidden = 64
+    public var activation: Activation = .tanh
+    /// x's scale at the networks' inputs (``DeepPrior/Config/inputScale``).
+    public var inputScale: Float = 1
     /// Evaluation: the first `contextPoints` points of a task are its context S, the rest are
     /// held out and predicted; S samples of z ~ q(z|S) are averaged per prediction.
     public var contextPoints = 10
@@ -35,7 +38,8 @@ public final class DeepPriorExperiment: Experiment {
 
     public var network: DeepPrior.Config {
       var c = DeepPrior.Config()
-      c.latent = latent; c.hidden = hidden
+      c.latent = latent; c.hidden = hidden; c.activation = activation
+      c.inputScale = inputScale
       switch encoder {
       case .standard: c.flow = FlowChainSpec()
       case .planar: c.flow = FlowChainSpec(kind: .planar, length: flowLength)
@@ -202,10 +206,11 @@ public final class DeepPriorExperiment: Experiment {
   // MARK: - Evaluation
 
   /// Sums over the held-out points of `tasks`: squared error of the predictive mean, the
-  /// predictive log-likelihood log (1/S) Σ_s N(y | μ_s, σ²_s), and the count of points.
+  /// predictive log-likelihood log (1/S) Σ_s N(y | μ_s, σ²_s), the count of points, and Σ y²
+  /// (the squared error of predicting 0, the baseline that knows nothing of the task).
   /// Context = a task's first `context` points (at most all but one), held out = the rest.
   func predictionSums(_ sets: [Tensor], tasks: [Int], context: Int) -> [Double] {
-    var sums = [0.0, 0.0, 0.0]
+    var sums = [0.0, 0.0, 0.0, 0.0]
     let chunk = 100
     var start = 0
     while start < sets.count {
@@ -221,6 +226,7 @@ public final class DeepPriorExperiment: Experiment {
           sums[0] += e * e
           sums[1] += p.logLikelihood[j][i - c]
           sums[2] += 1
+          sums[3] += y * y
         }
       }
       start = end
@@ -281,8 +287,9 @@ public final class DeepPriorExperiment: Experiment {
       + predictionSums(try test.read(datasets: testTasks), tasks: testTasks, context: c)
     try world.allreduceSum(&sums, name: "deep-prior evaluation")
     return ["train_mse": sums[0] / max(sums[2], 1),
-            "test_mse": sums[3] / max(sums[5], 1),
-            "test_log_likelihood": sums[4] / max(sums[5], 1),
+            "test_mse": sums[4] / max(sums[6], 1),
+            "test_log_likelihood": sums[5] / max(sums[6], 1),
+            "test_mse_zero_predictor": sums[7] / max(sums[6], 1),
             "context_points": Double(c), "predict_samples": Double(config.predictSamples)]
   }
 

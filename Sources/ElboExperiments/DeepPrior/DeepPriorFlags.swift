@@ -1,5 +1,6 @@
 import ArgumentParser
 import ElboCLI
+import ElboModels
 
 extension DeepPriorExperiment.Encoder: ExpressibleByArgument {}
 
@@ -17,6 +18,11 @@ extension DeepPriorExperiment: CommandLineModel {
     var flowLength: Int?
     @Option(help: withDefault("Latent dimension L of z", defaults.latent)) var latent: Int?
     @Option(help: withDefault("Hidden units of every MLP", defaults.hidden)) var hidden: Int?
+    @Option(help: withDefault("Hidden activation: relu, tanh, elu, softplus, sigmoid",
+                              defaults.activation.rawValue))
+    var activation: Activation?
+    @Option(help: withDefault("x's scale at the networks' inputs", defaults.inputScale))
+    var inputScale: Float?
     @Option(help: withDefault("Context points of an evaluated task (the rest are predicted)",
                               defaults.contextPoints))
     var contextPoints: Int?
@@ -35,6 +41,8 @@ extension DeepPriorExperiment: CommandLineModel {
       if let flowLength { c.flowLength = flowLength }
       if let latent { c.latent = latent }
       if let hidden { c.hidden = hidden }
+      if let activation { c.activation = activation }
+      if let inputScale { c.inputScale = inputScale }
       if let contextPoints { c.contextPoints = contextPoints }
       if let predictSamples { c.predictSamples = predictSamples }
       if let trainEvalTasks { c.trainEvalTasks = trainEvalTasks }

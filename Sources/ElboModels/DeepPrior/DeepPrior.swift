@@ -25,6 +25,9 @@ public final class DeepPrior {
     public var latent = 8
     public var hidden = 64
     public var activation: Activation = .tanh
+    /// x is multiplied by this before the first layer of φ and of the predictor (a larger
+    /// first-layer scale lets tanh units turn fast enough for ω ≈ 6; 1: raw x).
+    public var inputScale: Float = 1
     /// The flow after q₀ (length 0: the standard encoder).
     public var flow = FlowChainSpec()
     public init() {}
@@ -59,7 +62,12 @@ public final class DeepPrior {
   /// ρ(masked mean of φ over each task's real points). A task with no real point pools to 0.
   public func encode(points: Tensor, mask: Tensor, on tape: Tape) -> Variable {
     let b = points.shape[0], n = points.shape[1], h = config.hidden
-    let features = pointNet(tape.constant(points.reshaped([b * n, 2])), store)  // [BN, H]
+    let scaled = tape.tensor([b * n, 2])
+    for r in 0..<(b * n) {
+      scaled[2 * r] = points[2 * r] * config.inputScale
+      scaled[2 * r + 1] = points[2 * r + 1]
+    }
+    let features = pointNet(tape.constant(scaled), store)                      // [BN, H]
     // Weights 1/n_j on real points and 0 on padding: the weighted sum is the masked mean.
     let w = tape.tensor([b, n, 1])
     for j in 0..<b {
@@ -103,7 +111,9 @@ public final class DeepPrior {
     // Each task's z beside each of its points: [B, 1, L] + 0 [1, N, 1] → [BN, L].
     let spread = (z.reshaped([b, 1, l]) + tape.constant(tape.tensor([1, n, 1], zeroed: true)))
       .reshaped([b * n, l])
-    let out = predictor(concatColumns([tape.constant(x.reshaped([b * n, 1])), spread]), store)
+    let xs = tape.tensor([b * n, 1])
+    for r in 0..<(b * n) { xs[r] = x[r] * config.inputScale }
+    let out = predictor(concatColumns([tape.constant(xs), spread]), store)
     return DiagonalNormal(mean: out.columns(0..<1), logVariance: out.columns(1..<2))
   }
 
