@@ -175,7 +175,9 @@ final class CollectionRankTests: XCTestCase {
     XCTAssertEqual(file.rowsRead, 3 * mine.count + (world.isRoot ? 3 : 0))
     if !hadLog, let log = world.debugLog {
       let text = try String(contentsOfFile: log.path)
-      XCTAssert(text.contains("read data sets \(mine) (\(3 * mine.count) rows)"), text)
+      XCTAssert(text.contains("read data sets \(CollectionFile.runs(mine)) (\(3 * mine.count) rows)"),
+                text)
+      XCTAssertEqual(CollectionFile.runs([0, 1, 2, 5, 7, 8]), "[0-2, 5, 7-8]")
     }
     try world.barrier(name: "collection read")
   }

@@ -61,6 +61,15 @@ final class DeepPriorTests: XCTestCase {
     XCTAssertEqual(Double(t.elbo[0]), logLik - kl, accuracy: 1e-5)
     XCTAssertEqual(Double(t.loss.value[0]), -(logLik - kl) / 2, accuracy: 1e-5)
     XCTAssertEqual(t.logDet[0], 0)
+    // The surprise at the sample: log N(z; 0, I) − log N(z; μ, σ²).
+    let z = [z1, mu[1] + exp(0.5 * logVar[1]) * eps[1]]
+    var surprise = 0.0
+    for d in 0..<2 {
+      let logPrior: Double = -0.5 * z[d] * z[d]
+      let logQ: Double = -0.5 * (logVar[d] + eps[d] * eps[d])  // the log 2π terms cancel
+      surprise += logPrior - logQ
+    }
+    XCTAssertEqual(Double(t.surprise[0]), surprise, accuracy: 1e-5)
   }
 
   /// With a flow the KL is the one-sample log q_K(z_K) − log N(z_K; 0, I), where
@@ -89,6 +98,7 @@ final class DeepPriorTests: XCTestCase {
         let want = logQ0 - Double(logDet.value[r]) - logP
         XCTAssertEqual(Double(t.kl[r]), want, accuracy: 1e-4, "\(kind) task \(r)")
         XCTAssertEqual(t.logDet[r], logDet.value[r], accuracy: 1e-5)
+        XCTAssertEqual(Double(t.surprise[r]), -want, accuracy: 1e-4)
       }
       XCTAssertGreaterThan(abs(logDet.value[0]), 1e-3, "\(kind): the flow is not the identity")
     }

@@ -84,7 +84,7 @@ public final class DeepPriorExperiment: Experiment {
     or IAF flows (--encoder, --flow-length); p(y|x, z) = N(μ, σ²) from one MLP of [x, z].
     ELBO = Σ_tasks [E_q Σ_points log p(y|x, z) − KL(q(z|S) ‖ N(0, I))], KL analytic for the
     standard encoder and log q_K − log p (one sample) with flows. Logged: the ELBO, the
-    log-likelihood, the KL and Σ log|det|. Evaluation: each task's first --context-points points
+    log-likelihood, the KL, the surprise log p(z) − log q(z|S) and Σ log|det|. Evaluation: each task's first --context-points points
     are its context, the rest are predicted by the predictive mean over --predict-samples z's:
     train and test MSE on those held-out points and the test log-likelihood per held-out point
     (nats). Picture: test tasks with 1, 2, 4, 8, 16 context points and posterior predictive
@@ -114,7 +114,7 @@ public final class DeepPriorExperiment: Experiment {
 
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
-  public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "log_det"])
+  public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "surprise", "log_det"])
   public var dataDescription: String {
     "\(train.count) training tasks (\(config.collection)), \(test.count) test tasks"
   }
@@ -199,7 +199,7 @@ public final class DeepPriorExperiment: Experiment {
                         normalizer: Float(globalBatch), on: tape)
     let sums = TermSums(bound: sumDouble(t.elbo),
                         components: [sumDouble(t.logLikelihood), sumDouble(t.kl),
-                                     sumDouble(t.logDet)])
+                                     sumDouble(t.surprise), sumDouble(t.logDet)])
     return StepLoss(loss: t.loss, sums: sums)
   }
 

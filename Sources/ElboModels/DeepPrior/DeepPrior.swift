@@ -86,19 +86,21 @@ public final class DeepPrior {
   }
 
   /// z ~ q(z|S) for every task and its KL term: z [B, L]; kl [B] (analytic without a flow, else
-  /// log q_K(z_K) − log p(z_K)); logDet [B] (Σ_k log|det ∂f_k|, zeros without a flow).
+  /// log q_K(z_K) − log p(z_K)); logDet [B] (Σ_k log|det ∂f_k|, zeros without a flow); the
+  /// surprise log p(z) − log q(z|S) at the sample [B] (its mean is −KL; with a flow it is −kl).
   /// - Parameters: out: the encoder's output [B, 2L + C]; noise ε [B, L].
   public func posteriorSample(_ out: Variable, noise: Tensor)
-    -> (z: Variable, kl: Variable, logDet: Variable) {
+    -> (z: Variable, kl: Variable, logDet: Variable, surprise: Variable) {
     let q0 = base(out)
     let z0 = q0.sample(noise: noise)                                 // [B, L]
     guard hasFlow else {
       let zeros = out.tape.tensor([noise.shape[0]], zeroed: true)
-      return (z0, q0.klToStandardNormal(), out.tape.constant(zeros))
+      return (z0, q0.klToStandardNormal(), out.tape.constant(zeros),
+              StandardNormal.logProb(z0) - q0.logProb(z0))
     }
     let (z, logDet) = flow.forward(z0, context: out)                // [B, L], [B]
-    let logQ = q0.logProb(z0) - logDet
-    return (z, logQ - StandardNormal.logProb(z), logDet)
+    let surprise = StandardNormal.logProb(z) - (q0.logProb(z0) - logDet)
+    return (z, -surprise, logDet, surprise)
   }
 
   // MARK: - Predictor p(y|x, z)
@@ -131,6 +133,8 @@ public final class DeepPrior {
     public let kl: Tensor
     /// Σ_k log|det ∂f_k| at z_j (zeros without a flow), [B].
     public let logDet: Tensor
+    /// The surprise log p(z_j) − log q(z_j|S_j) at the sample, [B] (not differentiated).
+    public let surprise: Tensor
   }
 
   /// The bound on tasks `points` [B, N, 2] (columns x, y) under `mask` [B, N].
@@ -151,7 +155,8 @@ public final class DeepPrior {
       .sum(axis: 1)                                                          // [B]
     let elbo = logLik - q.kl                                                 // [B]
     return Terms(loss: elbo.sum().affine(scale: -1 / normalizer), elbo: elbo.value,
-                 logLikelihood: logLik.value, kl: q.kl.value, logDet: q.logDet.value)
+                 logLikelihood: logLik.value, kl: q.kl.value, logDet: q.logDet.value,
+                 surprise: q.surprise.value)
   }
 
   /// x and y of `points` [B, N, 2] as two [B, N] tensors (arena memory).
