@@ -175,8 +175,8 @@ final class CollectionRankTests: XCTestCase {
     XCTAssertEqual(file.rowsRead, 3 * mine.count + (world.isRoot ? 3 : 0))
     if !hadLog, let log = world.debugLog {
       let text = try String(contentsOfFile: log.path)
-      XCTAssert(text.contains("read data sets \(CollectionFile.runs(mine)) (\(3 * mine.count) rows)"),
-                text)
+      let line = "read data sets \(CollectionFile.runs(mine)) (\(3 * mine.count) rows)"
+      XCTAssert(text.contains(line), text)
       XCTAssertEqual(CollectionFile.runs([0, 1, 2, 5, 7, 8]), "[0-2, 5, 7-8]")
     }
     try world.barrier(name: "collection read")

@@ -128,7 +128,8 @@ final class DeepPriorTests: XCTestCase {
       let (withGarbage, gGarbage) = run(Tensor(padded, shape: [1, 7, 2]),
                                         Tensor([1, 1, 1, 0, 0, 0, 0], shape: [1, 7]),
                                         Tensor(Array(eps.buffer[0..<2]), shape: [1, 2]))
-      XCTAssertEqual(Double(withGarbage[0]), Double(alone[0]), accuracy: 1e-4, "\(String(describing: kind))")
+      XCTAssertEqual(Double(withGarbage[0]), Double(alone[0]), accuracy: 1e-4,
+                     "\(String(describing: kind))")
       assertClose(gGarbage, gAlone, atol: 1e-5, rtol: 1e-4, "gradient with padding")
       // Both tasks in one batch: a's terms are unchanged by b's presence.
       let batch = SetBatchOfTwo(a, b)

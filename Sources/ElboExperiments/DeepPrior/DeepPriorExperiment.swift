@@ -76,7 +76,7 @@ public final class DeepPriorExperiment: Experiment {
   public enum Encoder: String, Codable, CaseIterable, Sendable { case standard, planar, iaf }
 
   public static let name = "deep-prior"
-  public static let summary = "Deep Prior: a task latent z for few-shot regression (harmonic tasks)."
+  public static let summary = "Deep Prior: a task latent z for few-shot regression tasks."
   public static let discussion = """
     Tasks from a collection file (`elbo data make harmonic --out FILE.h5`), sharded by task: each
     rank reads only its tasks' rows. q(z|S) from a set encoder over the task's (x, y) pairs
@@ -84,11 +84,11 @@ public final class DeepPriorExperiment: Experiment {
     or IAF flows (--encoder, --flow-length); p(y|x, z) = N(μ, σ²) from one MLP of [x, z].
     ELBO = Σ_tasks [E_q Σ_points log p(y|x, z) − KL(q(z|S) ‖ N(0, I))], KL analytic for the
     standard encoder and log q_K − log p (one sample) with flows. Logged: the ELBO, the
-    log-likelihood, the KL, the surprise log p(z) − log q(z|S) and Σ log|det|. Evaluation: each task's first --context-points points
-    are its context, the rest are predicted by the predictive mean over --predict-samples z's:
-    train and test MSE on those held-out points and the test log-likelihood per held-out point
-    (nats). Picture: test tasks with 1, 2, 4, 8, 16 context points and posterior predictive
-    samples with ±2σ bands.
+    log-likelihood, the KL, the surprise log p(z) − log q(z|S) and Σ log|det|. Evaluation:
+    each task's first --context-points points are its context, the rest are predicted by the
+    predictive mean over --predict-samples z's: train and test MSE on those held-out points,
+    the test log-likelihood per held-out point (nats), and the MSE of predicting 0. Picture:
+    test tasks with 1, 2, 4, 8, 16 context points and posterior predictive samples, ±2σ.
     """
   /// 2,000 tasks at 20 per batch: 100 steps per epoch.
   public static var runDefaults: RunOptions {
@@ -114,7 +114,8 @@ public final class DeepPriorExperiment: Experiment {
 
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
-  public let terms = TermNames(bound: "elbo", components: ["log_likelihood", "kl", "surprise", "log_det"])
+  public let terms = TermNames(bound: "elbo",
+                               components: ["log_likelihood", "kl", "surprise", "log_det"])
   public var dataDescription: String {
     "\(train.count) training tasks (\(config.collection)), \(test.count) test tasks"
   }
