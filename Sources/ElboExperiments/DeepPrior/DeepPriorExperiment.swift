@@ -210,14 +210,14 @@ public final class DeepPriorExperiment: Experiment {
   /// predictive log-likelihood log (1/S) Σ_s N(y | μ_s, σ²_s), the count of points, and Σ y²
   /// (the squared error of predicting 0, the baseline that knows nothing of the task).
   /// Context = a task's first `context` points (at most all but one), held out = the rest.
-  func predictionSums(_ sets: [Tensor], tasks: [Int], context: Int) -> [Double] {
+  func predictionSums(_ sets: [Tensor], tasks: [Int], context: Int, samples: Int) -> [Double] {
     var sums = [0.0, 0.0, 0.0, 0.0]
     let chunk = 100
     var start = 0
     while start < sets.count {
       let end = min(start + chunk, sets.count)
       let p = predict(Array(sets[start..<end]), tasks: Array(tasks[start..<end]),
-                      context: context)
+                      context: context, samples: samples)
       for (j, set) in sets[start..<end].enumerated() {
         let n = set.shape[0], c = min(context, n - 1)
         guard c >= 1 else { continue }
@@ -237,7 +237,7 @@ public final class DeepPriorExperiment: Experiment {
 
   /// Predictions at each task's held-out points given its first `context` points: the
   /// predictive mean (1/S) Σ_s μ_s and log (1/S) Σ_s N(y | μ_s, σ²_s), per held-out point.
-  func predict(_ sets: [Tensor], tasks: [Int], context: Int)
+  func predict(_ sets: [Tensor], tasks: [Int], context: Int, samples s: Int)
     -> (mean: [[Double]], logLikelihood: [[Double]]) {
     let cuts = sets.map { min(context, max($0.shape[0] - 1, 0)) }
     let contexts = zip(sets, cuts).map { rows($0, 0..<$1) }
@@ -247,7 +247,7 @@ public final class DeepPriorExperiment: Experiment {
     let tape = Tape(recording: false)
     let out = model.encode(points: ctx.points, mask: ctx.mask, on: tape)
     let (x, y) = model.columns(held.points, tape)
-    let b = sets.count, n = held.maxPoints, s = config.predictSamples
+    let b = sets.count, n = held.maxPoints
     var mean = [[Double]](repeating: [Double](repeating: 0, count: n), count: b)
     var logs = [[Double]](repeating: [], count: b)
     for sample in 0..<s {
@@ -279,24 +279,31 @@ public final class DeepPriorExperiment: Experiment {
   /// Train and test MSE of the predictive mean on held-out points and the test log-likelihood
   /// per held-out point; each rank predicts its share of the tasks (one collective read each).
   public func evaluate(epoch: Int, communicator world: Communicator) throws -> [String: Double] {
+    try evaluate(samples: config.predictSamples, communicator: world)
+  }
+
+  func evaluate(samples: Int, communicator world: Communicator) throws -> [String: Double] {
     let c = config.contextPoints
     let trainTasks = Array(Sharder.share(of: min(config.trainEvalTasks, train.count),
                                          rank: world.rank, size: world.size))
     let testTasks = Array(Sharder.share(of: test.count, rank: world.rank, size: world.size))
     var sums = predictionSums(try train.read(datasets: trainTasks), tasks: trainTasks,
-                              context: c)
-      + predictionSums(try test.read(datasets: testTasks), tasks: testTasks, context: c)
+                              context: c, samples: samples)
+      + predictionSums(try test.read(datasets: testTasks), tasks: testTasks, context: c,
+                       samples: samples)
     try world.allreduceSum(&sums, name: "deep-prior evaluation")
     return ["train_mse": sums[0] / max(sums[2], 1),
             "test_mse": sums[4] / max(sums[6], 1),
             "test_log_likelihood": sums[5] / max(sums[6], 1),
             "test_mse_zero_predictor": sums[7] / max(sums[6], 1),
-            "context_points": Double(c), "predict_samples": Double(config.predictSamples)]
+            "context_points": Double(c), "predict_samples": Double(samples)]
   }
 
+  /// `elbo eval`: as the epoch-end evaluation, with `--predict-samples` if given.
   public func headlineMetrics(_ options: EvaluationOptions, communicator: Communicator,
                               progress: ProgressHandler?) throws -> [String: Double] {
-    try evaluate(epoch: 0, communicator: communicator)
+    try evaluate(samples: options.predictSamples ?? config.predictSamples,
+                 communicator: communicator)
   }
 }
 
