@@ -24,7 +24,8 @@ public final class DeepPriorExperiment: Experiment {
     public var flowLength = 4
     public var latent = 8
     public var hidden = 64
-    public var activation: Activation = .tanh
+    /// ReLU: on the harmonic tasks it learned the functions' shape where tanh stayed flat in x.
+    public var activation: Activation = .relu
     /// x's scale at the networks' inputs (``DeepPrior/Config/inputScale``).
     public var inputScale: Float = 1
     /// Evaluation: the first `contextPoints` points of a task are its context S, the rest are
