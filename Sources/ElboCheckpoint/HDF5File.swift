@@ -354,10 +354,15 @@ final class HDF5File {
         if lastFull * r < hi, lastFull < d0 {
           add(prefix: prefix + [lastFull], dims: rest, lo: 0, hi: hi - lastFull * r)
         }
-      } else {
+      } else if lo / r == (hi - 1) / r {
         // lo and hi lie within one row (row lo / r).
         let row = lo / r
         add(prefix: prefix + [row], dims: rest, lo: lo - row * r, hi: hi - row * r)
+      } else {
+        // The tail of one row and the head of the next, with no whole row between them.
+        let row = lo / r
+        add(prefix: prefix + [row], dims: rest, lo: lo - row * r, hi: r)
+        add(prefix: prefix + [row + 1], dims: rest, lo: 0, hi: hi - (row + 1) * r)
       }
     }
     add(prefix: [], dims: shape[...], lo: range.lowerBound, hi: range.upperBound)

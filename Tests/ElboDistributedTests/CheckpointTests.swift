@@ -30,6 +30,8 @@ final class CheckpointTests: XCTestCase {
         CheckpointTensor(name: "params/encoder.fc1.bias", shape: [13], data: values(13, 2)),
         CheckpointTensor(name: "params/temperature", shape: [], data: [marker + 0.5]),
         CheckpointTensor(name: "params/row", shape: [1, 9], data: values(9, 3)),
+        // At 3 ranks the middle third (5..<10) is the tail of row 0 and the head of row 1.
+        CheckpointTensor(name: "params/straddle", shape: [2, 8], data: values(16, 6)),
         CheckpointTensor(name: "params/empty", shape: [0, 4], data: []),
         CheckpointTensor(name: "optimizer/adam.m/encoder.fc1.bias", shape: [13],
                          data: values(13, 4)),
