@@ -11,5 +11,6 @@ public enum Registry {
     MADEExperiment.self,
     Flow2DExperiment.self,
     RealNVPExperiment.self,
+    NeuralStatisticianExperiment.self,
   ]
 }

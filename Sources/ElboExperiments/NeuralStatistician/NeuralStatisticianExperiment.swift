@@ -1,0 +1,222 @@
+import ElboData
+import ElboDistributed
+import ElboModels
+import ElboReport
+import ElboTrain
+import Foundation
+
+/// The Neural Statistician (``NeuralStatistician``) on a collection of data sets: the sharder's
+/// items are whole data sets, a step's batch is B of them (padded to the longest, padding masked
+/// out of every term), and the held-out evaluation is the silhouette of E[c|D] by label.
+///
+/// Noise: the ε of data set g at step t comes from RandomStream(seed, latentNoise, time: t,
+/// item: g) — ε_c from its first blocks, ε_z of layer l and point j from block
+/// ⌈C/4⌉ + (l·2²⁰ + j)·⌈Z/4⌉ on — so a set's noise depends neither on the ranks nor on the
+/// padding of its batch.
+public final class NeuralStatisticianExperiment: Experiment {
+  /// neural-statistician's options (under "neural-statistician" in a config).
+  public struct Config: ExperimentConfig {
+    /// The collection: ns-synthetic (generated in memory from the run's seed).
+    public var data = "ns-synthetic"
+    /// Training data sets and points per set (the paper: 10,000 × 200).
+    public var datasets = 10_000
+    public var points = 200
+    /// Held-out data sets for the silhouette and test ELBO (the paper: 1,000).
+    public var testDatasets = 1_000
+    public var hidden = 128
+    public var hiddenLayers = 3
+    public var context = 3
+    public var latent = 32
+    public var stochasticLayers = 3
+    /// α₀ of the α-weighting −[(1+α)R − (C+L)/(1+α)], α = α₀/2^epoch (0: the plain −ELBO).
+    public var alpha: Float = 1
+
+    public init() {}
+
+    public var network: NeuralStatistician.Config {
+      var c = NeuralStatistician.Config()
+      c.dimension = 1; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.context = context
+      c.latent = latent; c.stochasticLayers = stochasticLayers; c.observation = .gaussian
+      return c
+    }
+
+    /// α at `epoch`: halved every epoch (Edwards & Storkey's public code).
+    public func alpha(epoch: Int) -> Float { alpha * Float(pow(0.5, Double(epoch))) }
+
+    public func validate() throws {
+      for (v, flag) in [(datasets, "--datasets"), (points, "--points"),
+                        (testDatasets, "--test-datasets"), (hidden, "--hidden"),
+                        (hiddenLayers, "--hidden-layers"), (context, "--context"),
+                        (latent, "--latent"), (stochasticLayers, "--stochastic-layers")] where v <= 0 {
+        throw ElboError("\(flag) must be a positive integer (got \(v))")
+      }
+      if testDatasets < 2 { throw ElboError("--test-datasets must be at least 2 (got \(testDatasets))") }
+      if points >= 1 << 20 { throw ElboError("--points must be below 2^20 (got \(points))") }
+      if !(alpha >= 0) { throw ElboError("--alpha must be ≥ 0 (got \(alpha))") }
+      if data != "ns-synthetic" {
+        throw ElboError("--data \(data): the neural statistician reads ns-synthetic")
+      }
+    }
+  }
+
+  public static let name = "neural-statistician"
+  public static let summary = "Neural Statistician: a context c per data set (Edwards & Storkey 2017)."
+  public static let discussion = """
+    A generative model of data sets: c ~ N(0, I) per set, z_L..z_1 per point given c, x given
+    (z, c). q(c|D) pools a pre-pool MLP over the set's points (masked mean), then a post-pool
+    MLP; q(z_l|z_{l+1}, x, c) and p(z_l|z_{l+1}, c) are MLPs on summed projections. The bound
+    per set is ELBO_D = R_D − C_D − L_D: logged as reconstruction, context_kl, latent_kl (and
+    per layer). Training uses the α-weighting −[(1+α)R − (C+L)/(1+α)], α halved every epoch
+    (--alpha 0: the ELBO itself), and elementwise gradient clipping (--clip-value, default 0.5
+    here). Items are whole data sets: --batch-size counts sets. Evaluation: the silhouette of
+    E[c|D] by family on the held-out sets (also before training), the test ELBO per set; plots
+    of E[c|D] coloured by family, mean and variance.
+    """
+  /// Edwards & Storkey's public code: batch 16 sets, Adam 10⁻³, 50 epochs, gradients clamped
+  /// to [−0.5, 0.5].
+  public static var runDefaults: RunOptions {
+    var o = RunOptions()
+    o.epochs = 50
+    o.batchSize = 16
+    o.learningRate = 1e-3
+    o.clipValue = 0.5
+    o.logEvery = 100
+    return o
+  }
+
+  public let config: Config
+  public let model: NeuralStatistician
+  public let seed: UInt64
+  public let train: SetCollection
+  public let test: SetCollection
+  /// The silhouette of E[c|D] on the held-out sets at initialisation.
+  public private(set) var untrainedSilhouette: Double = 0
+
+  public var store: ParameterStore { model.store }
+  public var itemCount: Int { train.count }
+  public let terms: TermNames
+  public var dataDescription: String {
+    "\(config.data) (\(train.count) sets × \(config.points) points; \(test.count) held out)"
+  }
+
+  public init(config: Config, seed: UInt64) throws {
+    try config.validate()
+    self.config = config
+    self.seed = seed
+    train = SetCollection.nsSynthetic(seed: seed, split: 0, datasets: config.datasets,
+                                      points: config.points)
+    test = SetCollection.nsSynthetic(seed: seed, split: 1, datasets: config.testDatasets,
+                                     points: config.points)
+    model = NeuralStatistician(config.network, seed: seed)
+    terms = TermNames(bound: "elbo", components: ["reconstruction", "context_kl", "latent_kl"]
+                        + (1...config.stochasticLayers).reversed().map { "latent_kl_z\($0)" })
+    untrainedSilhouette = silhouette(contexts(of: test))
+  }
+
+  public func objectiveDescription(globalBatch: Int) -> [String] {
+    ["objective: per set ELBO_D = R_D − C_D − L_D (one sample of c and z, analytic KLs); loss = "
+      + "−(1/(B·M)) Σ_sets [(1+α)R_D − (C_D + L_D)/(1+α)], B = \(globalBatch) sets, M = "
+      + "\(config.points) points per set, α = \(config.alpha)/2^epoch"
+      + (config.alpha == 0 ? " = 0 (the ELBO itself)" : "") + "; padding never counted",
+     "logged sums are per set: elbo = reconstruction − context_kl − latent_kl"]
+  }
+
+  public func stepFields(step: Int, globalBatch: Int) -> [String: Double] {
+    let perEpoch = max(train.count / globalBatch, 1)
+    return ["alpha": Double(config.alpha(epoch: step / perEpoch))]
+  }
+
+  // MARK: - Noise
+
+  /// ε_c [B, C] and ε_z per layer [B·N, Z] for sets `sets` padded to N points (padding rows 0).
+  func noise(_ sets: some Collection<Int>, of collection: SetCollection, points n: Int,
+             purpose: NoisePurpose, time: UInt64, tape: Tape) -> NeuralStatistician.Noise {
+    let b = sets.count, c = config.context, z = config.latent, layers = config.stochasticLayers
+    let eps = tape.tensor([b, c])
+    let latents = (0..<layers).map { _ in tape.tensor([b * n, z], zeroed: true) }
+    let contextBlocks = (c + 3) / 4, latentBlocks = (z + 3) / 4
+    for (row, g) in sets.enumerated() {
+      let address = NoiseAddress(seed: seed, purpose: purpose, time: time,
+                                 item: UInt32(truncatingIfNeeded: g))
+      var rng = RandomStream(address)
+      rng.fillNormal(UnsafeMutableBufferPointer(start: eps.pointer + row * c, count: c))
+      let real = collection.size(g)
+      for l in 0..<layers {
+        for j in 0..<real {
+          var r = RandomStream(address, startBlock: UInt32(contextBlocks + ((l << 20) + j) * latentBlocks))
+          r.fillNormal(UnsafeMutableBufferPointer(start: latents[l].pointer + (row * n + j) * z,
+                                                  count: z))
+        }
+      }
+    }
+    return NeuralStatistician.Noise(context: eps, latents: latents)
+  }
+
+  // MARK: - Training
+
+  public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
+    -> StepLoss {
+    guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
+    let (x, mask) = train.batch(items, on: tape)
+    let eps = noise(items, of: train, points: mask.shape[1], purpose: .latentNoise, time: UInt64(step),
+                    tape: tape)
+    let t = model.terms(points: x, mask: mask, noise: eps, alpha: config.alpha(epoch: epoch),
+                        normalizer: Float(globalBatch * config.points), on: tape)
+    return StepLoss(loss: t.loss, sums: TermSums(
+      bound: sumDouble(t.bound),
+      components: ([t.reconstruction, t.contextKL, t.latentKL] + t.latentKLs).map(sumDouble)))
+  }
+
+  // MARK: - Evaluation
+
+  /// Sets per chunk of an evaluation (bounds the tape's memory).
+  static let chunkSets = 100
+
+  /// E[c|D] of every set of `collection` (no communication: every rank computes all of them).
+  public func contexts(of collection: SetCollection) -> [[Double]] {
+    let tape = Tape(recording: false)
+    var out: [[Double]] = []
+    var start = 0
+    while start < collection.count {
+      let end = min(start + Self.chunkSets, collection.count)
+      tape.reset()
+      let (x, mask) = collection.batch(start..<end, on: tape)
+      let mean = model.contextPosterior(points: x, mask: mask, on: tape).mean.value
+      let c = config.context
+      for s in 0..<(end - start) { out.append((0..<c).map { Double(mean[s * c + $0]) }) }
+      start = end
+    }
+    return out
+  }
+
+  /// The silhouette of contexts by the held-out sets' labels.
+  func silhouette(_ contexts: [[Double]]) -> Double {
+    silhouetteScore(contexts, labels: test.labels) ?? 0
+  }
+
+  /// Silhouette of E[c|D] by family on the held-out sets (now and untrained), and the held-out
+  /// ELBO per set and its terms (each rank its share of the sets, summed over ranks).
+  public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
+    let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
+    var sums = [Double](repeating: 0, count: 4)                       // elbo, R, C, L
+    let tape = Tape(recording: false)
+    var start = mine.lowerBound
+    while start < mine.upperBound {
+      let end = min(start + Self.chunkSets, mine.upperBound)
+      tape.reset()
+      let (x, mask) = test.batch(start..<end, on: tape)
+      let eps = noise(start..<end, of: test, points: mask.shape[1], purpose: .evaluation, time: 0, tape: tape)
+      let t = model.terms(points: x, mask: mask, noise: eps, normalizer: 1, on: tape)
+      for (i, v) in [t.bound, t.reconstruction, t.contextKL, t.latentKL].enumerated() {
+        sums[i] += sumDouble(v)
+      }
+      start = end
+    }
+    try communicator.allreduceSum(&sums, name: "neural statistician evaluation")
+    let n = Double(test.count)
+    return ["silhouette": silhouette(contexts(of: test)),
+            "silhouette_untrained": untrainedSilhouette,
+            "test_elbo": sums[0] / n, "test_reconstruction": sums[1] / n,
+            "test_context_kl": sums[2] / n, "test_latent_kl": sums[3] / n]
+  }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import ElboCLI
+
+extension NeuralStatisticianExperiment: CommandLineModel {
+  /// neural-statistician's flags (`elbo train neural-statistician`, `elbo bench …`).
+  public struct Flags: ModelFlags {
+    static let defaults = Config()
+    @Option(help: withDefault("The collection (ns-synthetic: generated from the run's seed)",
+                              defaults.data))
+    var data: String?
+    @Option(help: withDefault("Training data sets", defaults.datasets))
+    var datasets: Int?
+    @Option(help: withDefault("Points per data set", defaults.points))
+    var points: Int?
+    @Option(help: withDefault("Held-out data sets (silhouette, test ELBO)", defaults.testDatasets))
+    var testDatasets: Int?
+    @Option(help: withDefault("Hidden units per layer", defaults.hidden))
+    var hidden: Int?
+    @Option(help: withDefault("Hidden layers of each network", defaults.hiddenLayers))
+    var hiddenLayers: Int?
+    @Option(help: withDefault("Dimension of the context c", defaults.context))
+    var context: Int?
+    @Option(help: withDefault("Dimension of each latent layer z_l", defaults.latent))
+    var latent: Int?
+    @Option(help: withDefault("L, stochastic layers z_1..z_L", defaults.stochasticLayers))
+    var stochasticLayers: Int?
+    @Option(help: withDefault("α₀ of the weighting −[(1+α)R − (C+L)/(1+α)], halved every epoch; "
+                                + "0 for the plain ELBO", defaults.alpha))
+    var alpha: Float?
+
+    public init() {}
+
+    public func apply(to c: inout Config) {
+      if let data { c.data = data }
+      if let datasets { c.datasets = datasets }
+      if let points { c.points = points }
+      if let testDatasets { c.testDatasets = testDatasets }
+      if let hidden { c.hidden = hidden }
+      if let hiddenLayers { c.hiddenLayers = hiddenLayers }
+      if let context { c.context = context }
+      if let latent { c.latent = latent }
+      if let stochasticLayers { c.stochasticLayers = stochasticLayers }
+      if let alpha { c.alpha = alpha }
+    }
+  }
+}
