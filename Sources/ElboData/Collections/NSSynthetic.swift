@@ -30,17 +30,20 @@ public enum NSSynthetic {
     public func rows(_ i: Int) -> Range<Int> { offsets[i]..<offsets[i + 1] }
   }
 
-  /// `datasets` sets of `points` points each, deterministic in (seed, split).
-  public static func make(seed: UInt64, split: UInt64 = 0, datasets: Int, points: Int)
-    -> Collection {
+  /// `datasets` sets of `points` points each (or, with `minPoints` < `points`, of a size drawn
+  /// uniformly from minPoints…points per set), deterministic in (seed, split).
+  public static func make(seed: UInt64, split: UInt64 = 0, datasets: Int, points maxPoints: Int,
+                          minPoints: Int? = nil) -> Collection {
+    let lo = min(minPoints ?? maxPoints, maxPoints)
     var c = Collection(points: [], offsets: [0], family: [], mean: [], variance: [])
-    c.points.reserveCapacity(datasets * points)
+    c.points.reserveCapacity(datasets * maxPoints)
     for i in 0..<datasets {
       var rng = RandomStream(NoiseAddress(seed: seed, purpose: .dataGeneration, time: split,
                                           item: UInt32(truncatingIfNeeded: i)))
       let family = Family(rawValue: rng.integer(below: 4))!
       let mu = -1 + 2 * rng.uniform()
       let variance = 0.5 + 1.5 * rng.uniform()
+      let points = lo == maxPoints ? maxPoints : lo + rng.integer(below: maxPoints - lo + 1)
       let sigma = variance.squareRoot()
       var normals = [Float](repeating: 0, count: family == .gaussian ? points : 0)
       normals.withUnsafeMutableBufferPointer { rng.fillNormal($0) }

@@ -21,6 +21,9 @@ public final class NeuralStatisticianExperiment: Experiment {
     /// Training data sets and points per set (the paper: 10,000 × 200).
     public var datasets = 10_000
     public var points = 200
+    /// With minPoints < points, each set's size is drawn uniformly from minPoints…points (sets
+    /// of unequal sizes; nil: all sets have `points`).
+    public var minPoints: Int?
     /// Held-out data sets for the silhouette and test ELBO (the paper: 1,000).
     public var testDatasets = 1_000
     public var hidden = 128
@@ -51,6 +54,9 @@ public final class NeuralStatisticianExperiment: Experiment {
         throw ElboError("\(flag) must be a positive integer (got \(v))")
       }
       if testDatasets < 2 { throw ElboError("--test-datasets must be at least 2 (got \(testDatasets))") }
+      if let m = minPoints, m <= 0 || m > points {
+        throw ElboError("--min-points must be in 1…--points (got \(m))")
+      }
       if points >= 1 << 20 { throw ElboError("--points must be below 2^20 (got \(points))") }
       if !(alpha >= 0) { throw ElboError("--alpha must be ≥ 0 (got \(alpha))") }
       if data != "ns-synthetic" {
@@ -104,9 +110,9 @@ public final class NeuralStatisticianExperiment: Experiment {
     self.config = config
     self.seed = seed
     train = SetCollection.nsSynthetic(seed: seed, split: 0, datasets: config.datasets,
-                                      points: config.points)
+                                      points: config.points, minPoints: config.minPoints)
     test = SetCollection.nsSynthetic(seed: seed, split: 1, datasets: config.testDatasets,
-                                     points: config.points)
+                                     points: config.points, minPoints: config.minPoints)
     model = NeuralStatistician(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["reconstruction", "context_kl", "latent_kl"]
                         + (1...config.stochasticLayers).reversed().map { "latent_kl_z\($0)" })

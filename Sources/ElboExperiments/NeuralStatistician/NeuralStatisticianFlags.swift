@@ -12,6 +12,8 @@ extension NeuralStatisticianExperiment: CommandLineModel {
     var datasets: Int?
     @Option(help: withDefault("Points per data set", defaults.points))
     var points: Int?
+    @Option(help: "Smallest set: sizes drawn uniformly from this…--points (default: all --points).")
+    var minPoints: Int?
     @Option(help: withDefault("Held-out data sets (silhouette, test ELBO)", defaults.testDatasets))
     var testDatasets: Int?
     @Option(help: withDefault("Hidden units per layer", defaults.hidden))
@@ -34,6 +36,7 @@ extension NeuralStatisticianExperiment: CommandLineModel {
       if let data { c.data = data }
       if let datasets { c.datasets = datasets }
       if let points { c.points = points }
+      if let minPoints { c.minPoints = minPoints }
       if let testDatasets { c.testDatasets = testDatasets }
       if let hidden { c.hidden = hidden }
       if let hiddenLayers { c.hiddenLayers = hiddenLayers }

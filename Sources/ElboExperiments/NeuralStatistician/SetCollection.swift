@@ -24,9 +24,10 @@ public struct SetCollection: Sendable {
   }
 
   /// The synthetic 1-D families (``NSSynthetic``), split `split` of `seed`.
-  public static func nsSynthetic(seed: UInt64, split: UInt64, datasets: Int, points: Int)
-    -> SetCollection {
-    let c = NSSynthetic.make(seed: seed, split: split, datasets: datasets, points: points)
+  public static func nsSynthetic(seed: UInt64, split: UInt64, datasets: Int, points: Int,
+                                 minPoints: Int? = nil) -> SetCollection {
+    let c = NSSynthetic.make(seed: seed, split: split, datasets: datasets, points: points,
+                             minPoints: minPoints)
     return SetCollection(points: c.points, offsets: c.offsets, dimension: 1, labels: c.family,
                          labelNames: NSSynthetic.Family.allCases.map(\.name),
                          values: ["mean": c.mean, "variance": c.variance])
