@@ -45,7 +45,10 @@ let package = Package(
     .target(name: "ElboModels", dependencies: ["ElboProbability", "CKernels"]),
 
     // MARK: - 7–9. Data, communication, checkpoints
-    .target(name: "ElboData", dependencies: ["CZlib", "ElboTensor"]),
+    // Collections of data sets are HDF5 files each rank reads its own part of (MPI-IO).
+    .target(name: "ElboData",
+            dependencies: ["CZlib", "ElboTensor", "CHDF5", "CMPI", "ElboDistributed"],
+            exclude: ["Collections/LAYOUT.md"]),
     .target(name: "ElboDistributed", dependencies: ["CMPI"]),
     .target(name: "ElboCheckpoint", dependencies: ["CHDF5", "CMPI", "ElboDistributed"],
             exclude: ["LAYOUT.md"]),
@@ -59,7 +62,7 @@ let package = Package(
                            "ElboReport", "CStopSignals", .product(name: "Yams", package: "Yams")]),
     // The command line, generated from a list of models.
     .target(name: "ElboCLI",
-            dependencies: ["ElboTrain", "ElboDistributed",
+            dependencies: ["ElboTrain", "ElboDistributed", "ElboData",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // The built-in models as experiments: data, evaluation, pictures, flags, benchmarks; one
     // folder each, and the registry.
@@ -85,7 +88,8 @@ let package = Package(
     .testTarget(name: "ElboModelsTests",
                 dependencies: ["ElboTestSupport", "ElboModels", "ElboNN", "ElboAutograd",
                                "ElboTensor"]),
-    .testTarget(name: "ElboDataTests", dependencies: ["ElboData"]),
+    .testTarget(name: "ElboDataTests",
+                dependencies: ["ElboData", "ElboTestSupport", "ElboDistributed", "ElboTensor"]),
     .testTarget(name: "ElboDistributedTests",
                 dependencies: ["ElboTestSupport", "ElboDistributed", "ElboCheckpoint"]),
     .testTarget(name: "ElboTrainTests",

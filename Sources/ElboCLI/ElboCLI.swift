@@ -92,6 +92,7 @@ struct ElboCommand: ParsableCommand {
           elbo inspect runs/vae                  # what its checkpoint holds
           elbo report runs/vae                   # redraw plots/ and report.html
         """,
-      subcommands: [Train.self, Eval.self, Sample.self, Bench.self, Inspect.self, Report.self])
+      subcommands: [Train.self, Eval.self, Sample.self, Bench.self, Inspect.self, Report.self,
+                    DataCommand.self])
   }
 }

@@ -12,5 +12,6 @@ public enum Registry {
     Flow2DExperiment.self,
     RealNVPExperiment.self,
     NeuralStatisticianExperiment.self,
+    DeepPriorExperiment.self,
   ]
 }
