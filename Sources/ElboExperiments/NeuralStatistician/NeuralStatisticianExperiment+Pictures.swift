@@ -5,7 +5,7 @@ import ElboTrain
 /// coloured by family, by mean and by variance (each in four equal-width bins).
 extension NeuralStatisticianExperiment {
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
-    let c = contexts(of: test)
+    let c = lastContexts
     guard config.context >= 2 else { return [] }
     func scatter(_ title: String, groups: [String], of set: (Int) -> Int) -> String {
       var plot = Plot(title: title, xLabel: "E[c₁|D]", yLabel: "E[c₂|D]")
@@ -19,9 +19,9 @@ extension NeuralStatisticianExperiment {
                         caption: "E[c|D] of the held-out sets (first two coordinates) by family.",
                         content: .svg(scatter("Contexts by family", groups: test.labelNames) {
                           test.labels[$0] }))]
-    for (key, lo, hi) in [("mean", Float(-1), Float(1)), ("variance", Float(0.5), Float(2))] {
+    for (key, lo, hi) in [("mean", -1.0, 1.0), ("variance", 0.5, 2.0)] {
       guard let v = test.values[key] else { continue }
-      let edges = (0...4).map { lo + (hi - lo) * Float($0) / 4 }
+      let edges = (0...4).map { lo + (hi - lo) * Double($0) / 4 }
       let names = (0..<4).map { String(format: "%@ %.2f–%.2f", key, edges[$0], edges[$0 + 1]) }
       let svg = scatter("Contexts by \(key)", groups: names) {
         min(3, max(0, Int((v[$0] - lo) / (hi - lo) * 4)))

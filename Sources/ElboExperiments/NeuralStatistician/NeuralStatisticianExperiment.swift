@@ -16,8 +16,11 @@ import Foundation
 public final class NeuralStatisticianExperiment: Experiment {
   /// neural-statistician's options (under "neural-statistician" in a config).
   public struct Config: ExperimentConfig {
-    /// The collection: ns-synthetic (generated in memory from the run's seed).
+    /// The training collection: ns-synthetic (generated in memory from the run's seed), or a
+    /// collection file (`elbo data make …`; then `testData` names the held-out one).
     public var data = "ns-synthetic"
+    /// The held-out collection file (with a file `data`; in memory: split 1 of the seed).
+    public var testData = ""
     /// Training data sets and points per set (the paper: 10,000 × 200).
     public var datasets = 10_000
     public var points = 200
@@ -59,8 +62,8 @@ public final class NeuralStatisticianExperiment: Experiment {
       }
       if points >= 1 << 20 { throw ElboError("--points must be below 2^20 (got \(points))") }
       if !(alpha >= 0) { throw ElboError("--alpha must be ≥ 0 (got \(alpha))") }
-      if data != "ns-synthetic" {
-        throw ElboError("--data \(data): the neural statistician reads ns-synthetic")
+      if data != "ns-synthetic" && testData.isEmpty {
+        throw ElboError("--data \(data) is a file: give the held-out collection with --test-data")
       }
     }
   }
@@ -95,28 +98,42 @@ public final class NeuralStatisticianExperiment: Experiment {
   public let seed: UInt64
   public let train: SetCollection
   public let test: SetCollection
+  private let communicator: Communicator
   /// The silhouette of E[c|D] on the held-out sets at initialisation.
   public private(set) var untrainedSilhouette: Double = 0
+  /// E[c|D] of the held-out sets at the last evaluation (the pictures draw them).
+  public private(set) var lastContexts: [[Double]] = []
 
   public var store: ParameterStore { model.store }
   public var itemCount: Int { train.count }
   public let terms: TermNames
   public var dataDescription: String {
-    "\(config.data) (\(train.count) sets × \(config.points) points; \(test.count) held out)"
+    "\(train.name) (\(train.count) sets; \(test.count) held out in \(test.name))"
   }
 
   public init(config: Config, seed: UInt64) throws {
     try config.validate()
     self.config = config
     self.seed = seed
-    train = SetCollection.nsSynthetic(seed: seed, split: 0, datasets: config.datasets,
-                                      points: config.points, minPoints: config.minPoints)
-    test = SetCollection.nsSynthetic(seed: seed, split: 1, datasets: config.testDatasets,
-                                     points: config.points, minPoints: config.minPoints)
+    // Opening files is collective on several ranks: every rank builds the experiment.
+    communicator = try Communicator.initialize()
+    if config.data == "ns-synthetic" {
+      train = try SetCollection.nsSynthetic(seed: seed, split: 0, datasets: config.datasets,
+                                            points: config.points, minPoints: config.minPoints)
+      test = try SetCollection.nsSynthetic(seed: seed, split: 1, datasets: config.testDatasets,
+                                           points: config.points, minPoints: config.minPoints)
+    } else {
+      train = try SetCollection.file(config.data, communicator: communicator)
+      test = try SetCollection.file(config.testData, communicator: communicator)
+    }
+    for c in [train, test] where c.dimension != 1 {
+      throw ElboError("\(c.name): the synthetic model needs 1-D points (dimension \(c.dimension))")
+    }
     model = NeuralStatistician(config.network, seed: seed)
     terms = TermNames(bound: "elbo", components: ["reconstruction", "context_kl", "latent_kl"]
                         + (1...config.stochasticLayers).reversed().map { "latent_kl_z\($0)" })
-    untrainedSilhouette = silhouette(contexts(of: test))
+    lastContexts = try contexts(of: test)
+    untrainedSilhouette = silhouette(lastContexts)
   }
 
   public func objectiveDescription(globalBatch: Int) -> [String] {
@@ -162,11 +179,12 @@ public final class NeuralStatisticianExperiment: Experiment {
 
   public func loss(items: ArraySlice<Int>, step: Int, epoch: Int, globalBatch: Int, tape: Tape)
     -> StepLoss {
+    // Read before the empty check: a file's read is collective (an empty share still takes part).
+    let batch = train.batch(Array(items))
     guard !items.isEmpty else { return StepLoss(loss: nil, sums: .zero(terms)) }
-    let (x, mask) = train.batch(items, on: tape)
-    let eps = noise(items, of: train, points: mask.shape[1], purpose: .latentNoise, time: UInt64(step),
-                    tape: tape)
-    let t = model.terms(points: x, mask: mask, noise: eps, alpha: config.alpha(epoch: epoch),
+    let eps = noise(items, of: train, points: batch.maxPoints, purpose: .latentNoise,
+                    time: UInt64(step), tape: tape)
+    let t = model.terms(points: batch.points, mask: batch.mask, noise: eps, alpha: config.alpha(epoch: epoch),
                         normalizer: Float(globalBatch * config.points), on: tape)
     return StepLoss(loss: t.loss, sums: TermSums(
       bound: sumDouble(t.bound),
@@ -178,21 +196,36 @@ public final class NeuralStatisticianExperiment: Experiment {
   /// Sets per chunk of an evaluation (bounds the tape's memory).
   static let chunkSets = 100
 
-  /// E[c|D] of every set of `collection` (no communication: every rank computes all of them).
-  public func contexts(of collection: SetCollection) -> [[Double]] {
-    let tape = Tape(recording: false)
-    var out: [[Double]] = []
-    var start = 0
-    while start < collection.count {
-      let end = min(start + Self.chunkSets, collection.count)
-      tape.reset()
-      let (x, mask) = collection.batch(start..<end, on: tape)
-      let mean = model.contextPosterior(points: x, mask: mask, on: tape).mean.value
-      let c = config.context
-      for s in 0..<(end - start) { out.append((0..<c).map { Double(mean[s * c + $0]) }) }
-      start = end
+  /// Runs `body` on this rank's share of `collection`'s sets, chunk by chunk; every rank runs
+  /// the same number of chunks (a file's reads are collective), a finished rank with none.
+  func forEachChunk(of collection: SetCollection,
+                    _ body: (_ sets: [Int], _ batch: SetBatch) -> Void) {
+    let mine = Sharder.share(of: collection.count, rank: communicator.rank, size: communicator.size)
+    let most = (collection.count + communicator.size - 1) / communicator.size
+    let chunks = (most + Self.chunkSets - 1) / Self.chunkSets
+    for k in 0..<chunks {
+      let lo = min(mine.lowerBound + k * Self.chunkSets, mine.upperBound)
+      let sets = Array(lo..<min(lo + Self.chunkSets, mine.upperBound))
+      let batch = collection.batch(sets)
+      if !sets.isEmpty { body(sets, batch) }
     }
-    return out
+  }
+
+  /// E[c|D] of every set of `collection` (collective: each rank its share, then summed into
+  /// every rank's copy).
+  public func contexts(of collection: SetCollection) throws -> [[Double]] {
+    let c = config.context
+    var flat = [Double](repeating: 0, count: collection.count * c)
+    let tape = Tape(recording: false)
+    forEachChunk(of: collection) { sets, batch in
+      tape.reset()
+      let mean = model.contextPosterior(points: batch.points, mask: batch.mask, on: tape).mean.value
+      for (row, s) in sets.enumerated() {
+        for k in 0..<c { flat[s * c + k] = Double(mean[row * c + k]) }
+      }
+    }
+    if communicator.size > 1 { try communicator.allreduceSum(&flat, name: "context means") }
+    return (0..<collection.count).map { Array(flat[($0 * c)..<(($0 + 1) * c)]) }
   }
 
   /// The silhouette of contexts by the held-out sets' labels.
@@ -200,27 +233,25 @@ public final class NeuralStatisticianExperiment: Experiment {
     silhouetteScore(contexts, labels: test.labels) ?? 0
   }
 
-  /// Silhouette of E[c|D] by family on the held-out sets (now and untrained), and the held-out
+  /// Silhouette of E[c|D] by label on the held-out sets (now and untrained), and the held-out
   /// ELBO per set and its terms (each rank its share of the sets, summed over ranks).
   public func evaluate(epoch: Int, communicator: Communicator) throws -> [String: Double] {
-    let mine = Sharder.share(of: test.count, rank: communicator.rank, size: communicator.size)
     var sums = [Double](repeating: 0, count: 4)                       // elbo, R, C, L
     let tape = Tape(recording: false)
-    var start = mine.lowerBound
-    while start < mine.upperBound {
-      let end = min(start + Self.chunkSets, mine.upperBound)
+    forEachChunk(of: test) { sets, batch in
       tape.reset()
-      let (x, mask) = test.batch(start..<end, on: tape)
-      let eps = noise(start..<end, of: test, points: mask.shape[1], purpose: .evaluation, time: 0, tape: tape)
-      let t = model.terms(points: x, mask: mask, noise: eps, normalizer: 1, on: tape)
+      let eps = noise(sets, of: test, points: batch.maxPoints, purpose: .evaluation, time: 0,
+                      tape: tape)
+      let t = model.terms(points: batch.points, mask: batch.mask, noise: eps, normalizer: 1,
+                          on: tape)
       for (i, v) in [t.bound, t.reconstruction, t.contextKL, t.latentKL].enumerated() {
         sums[i] += sumDouble(v)
       }
-      start = end
     }
     try communicator.allreduceSum(&sums, name: "neural statistician evaluation")
+    lastContexts = try contexts(of: test)
     let n = Double(test.count)
-    return ["silhouette": silhouette(contexts(of: test)),
+    return ["silhouette": silhouette(lastContexts),
             "silhouette_untrained": untrainedSilhouette,
             "test_elbo": sums[0] / n, "test_reconstruction": sums[1] / n,
             "test_context_kl": sums[2] / n, "test_latent_kl": sums[3] / n]

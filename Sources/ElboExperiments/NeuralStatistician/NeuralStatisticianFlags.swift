@@ -5,9 +5,12 @@ extension NeuralStatisticianExperiment: CommandLineModel {
   /// neural-statistician's flags (`elbo train neural-statistician`, `elbo bench …`).
   public struct Flags: ModelFlags {
     static let defaults = Config()
-    @Option(help: withDefault("The collection (ns-synthetic: generated from the run's seed)",
+    @Option(help: withDefault("The training collection: ns-synthetic (generated in memory from "
+                                + "the run's seed) or a collection file (elbo data make)",
                               defaults.data))
     var data: String?
+    @Option(help: "The held-out collection file (with a file --data).")
+    var testData: String?
     @Option(help: withDefault("Training data sets", defaults.datasets))
     var datasets: Int?
     @Option(help: withDefault("Points per data set", defaults.points))
@@ -34,6 +37,7 @@ extension NeuralStatisticianExperiment: CommandLineModel {
 
     public func apply(to c: inout Config) {
       if let data { c.data = data }
+      if let testData { c.testData = testData }
       if let datasets { c.datasets = datasets }
       if let points { c.points = points }
       if let minPoints { c.minPoints = minPoints }

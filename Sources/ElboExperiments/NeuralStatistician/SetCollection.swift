@@ -1,50 +1,73 @@
 import ElboData
+import ElboDistributed
 import ElboModels
+import ElboTrain
+import Foundation
 
-/// A collection of small data sets held in memory: points back to back, an offsets table, and
-/// per-set labels (the layout of a collection file), with the padding a batch of sets needs.
-public struct SetCollection: Sendable {
-  public let points: [Float]
-  public let offsets: [Int]
-  public let dimension: Int
-  /// A class per set (the synthetic family, a digit's class), for silhouettes and colours.
+/// A collection of data sets as the Neural Statistician reads it: a ``DataSetSource`` (a
+/// collection file read by shards, or one generated in memory) with each set's label (the
+/// synthetic family, a digit's class) and other per-set numbers to colour pictures by.
+public final class SetCollection {
+  public let source: DataSetSource
+  /// What it is, for the run header (a path or "ns-synthetic (in memory)").
+  public let name: String
+  /// A class per set (metadata `family` or `class`), for silhouettes and colours.
   public let labels: [Int]
   /// Names of the label codes.
   public let labelNames: [String]
-  /// Other per-set numbers to colour pictures by (e.g. "mean", "variance").
-  public let values: [String: [Float]]
+  /// Other per-set numbers (metadata `mean`, `variance`, …).
+  public let values: [String: [Double]]
+  private let communicator: Communicator?
 
-  public var count: Int { offsets.count - 1 }
-  public func size(_ i: Int) -> Int { offsets[i + 1] - offsets[i] }
+  public var count: Int { source.count }
+  public var dimension: Int { source.dimension }
+  public func size(_ i: Int) -> Int { source.size(of: i) }
 
-  public init(points: [Float], offsets: [Int], dimension: Int, labels: [Int],
-              labelNames: [String], values: [String: [Float]] = [:]) {
-    self.points = points; self.offsets = offsets; self.dimension = dimension
-    self.labels = labels; self.labelNames = labelNames; self.values = values
-  }
-
-  /// The synthetic 1-D families (``NSSynthetic``), split `split` of `seed`.
-  public static func nsSynthetic(seed: UInt64, split: UInt64, datasets: Int, points: Int,
-                                 minPoints: Int? = nil) -> SetCollection {
-    let c = NSSynthetic.make(seed: seed, split: split, datasets: datasets, points: points,
-                             minPoints: minPoints)
-    return SetCollection(points: c.points, offsets: c.offsets, dimension: 1, labels: c.family,
-                         labelNames: NSSynthetic.Family.allCases.map(\.name),
-                         values: ["mean": c.mean, "variance": c.variance])
-  }
-
-  /// Sets `sets` (global indices) padded to the longest: points [B, N, D] and mask [B, N]
-  /// (1 on real points), both from the tape's arena. Padding rows are zero.
-  public func batch(_ sets: some Collection<Int>, on tape: Tape) -> (points: Tensor, mask: Tensor) {
-    let b = sets.count, n = sets.map(size).max() ?? 0, d = dimension
-    let x = tape.tensor([b, n, d], zeroed: true), m = tape.tensor([b, n], zeroed: true)
-    for (row, s) in sets.enumerated() {
-      let k = size(s)
-      points.withUnsafeBufferPointer { p in
-        (x.pointer + row * n * d).update(from: p.baseAddress! + offsets[s] * d, count: k * d)
-      }
-      (m.pointer + row * n).update(repeating: 1, count: k)
+  public init(source: DataSetSource, name: String, metadata: [String: CollectionMetadata],
+              communicator: Communicator?) throws {
+    self.source = source
+    self.name = name
+    self.communicator = communicator
+    guard let label = metadata["family"] ?? metadata["class"] else {
+      throw ElboError("\(name): the collection has no `family` or `class` metadata to label sets by")
     }
-    return (x, m)
+    labels = label.values.map { Int($0) }
+    labelNames = label.codes ?? Array(Set(labels)).sorted().map { "class \($0)" }
+    var v: [String: [Double]] = [:]
+    for (key, m) in metadata where key != "family" && key != "class" && m.columns == 1 {
+      v[key] = m.values
+    }
+    values = v
+  }
+
+  /// The synthetic 1-D families generated in memory (``NSSynthetic``), split `split` of `seed`.
+  public static func nsSynthetic(seed: UInt64, split: UInt64, datasets: Int, points: Int,
+                                 minPoints: Int? = nil) throws -> SetCollection {
+    var extra = ["split": "\(split)"]
+    if let minPoints { extra["min-points"] = "\(minPoints)" }
+    let g = try NSSynthetic.make(seed: seed, options: CollectionOptions(
+      datasets: datasets, points: points, extra: extra))
+    return try SetCollection(source: InMemoryCollection(g), name: "ns-synthetic (in memory)",
+                             metadata: g.metadata, communicator: nil)
+  }
+
+  /// A collection file, opened on every rank (collective with several).
+  public static func file(_ path: String, communicator: Communicator) throws -> SetCollection {
+    let f = try CollectionFile(path: path, communicator: communicator)
+    return try SetCollection(source: f, name: path, metadata: f.metadata,
+                             communicator: communicator)
+  }
+
+  /// Sets `sets` (global indices) padded to the longest (``SetBatch``). Collective for a file on
+  /// several ranks: every rank calls it as often, a rank with no set with an empty list. A read
+  /// that fails cannot be thrown from a loss: it ends the job in one line.
+  public func batch(_ sets: [Int]) -> SetBatch {
+    do {
+      return SetBatch(try source.read(datasets: sets), datasets: sets)
+    } catch {
+      if let communicator, communicator.size > 1 { communicator.abort("\(error)", code: 2) }
+      FileHandle.standardError.write(Data("elbo: \(error)\n".utf8))
+      exit(2)
+    }
   }
 }

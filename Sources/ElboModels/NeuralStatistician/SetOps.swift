@@ -30,7 +30,8 @@ public func setMeanPool(_ h: Variable, mask: Tensor) -> Variable {
   }
   guard y.requiresGrad else { return y }
   h.tape.record(y) {
-    let dh = h.grad.pointer, dy = y.grad.pointer
+    // The mask is read through the tensor (not `mp`): the closure must keep its storage alive.
+    let dh = h.grad.pointer, dy = y.grad.pointer, mp = mask.pointer
     for s in 0..<b {
       for i in 0..<n where mp[s * n + i] != 0 {
         let w = mp[s * n + i] * inverse[s], row = dh + (s * n + i) * width, g = dy + s * width
@@ -117,7 +118,7 @@ public func setSum(_ v: Variable, mask: Tensor) -> Variable {
   }
   guard y.requiresGrad else { return y }
   v.tape.record(y) {
-    let dv = v.grad.pointer, dy = y.grad.pointer
+    let dv = v.grad.pointer, dy = y.grad.pointer, mp = mask.pointer
     for s in 0..<b {
       for i in 0..<n where mp[s * n + i] != 0 { dv[s * n + i] += mp[s * n + i] * dy[s] }
     }
