@@ -162,12 +162,12 @@ public final class NeuralStatisticianExperiment: Experiment {
       let address = NoiseAddress(seed: seed, purpose: purpose, time: time,
                                  item: UInt32(truncatingIfNeeded: g))
       var rng = RandomStream(address)
-      rng.fillNormal(UnsafeMutableBufferPointer(start: eps.pointer + row * c, count: c))
+      rng.fillNormalFast(UnsafeMutableBufferPointer(start: eps.pointer + row * c, count: c))
       let real = collection.size(g)
       for l in 0..<layers {
         for j in 0..<real {
           var r = RandomStream(address, startBlock: UInt32(contextBlocks + ((l << 20) + j) * latentBlocks))
-          r.fillNormal(UnsafeMutableBufferPointer(start: latents[l].pointer + (row * n + j) * z,
+          r.fillNormalFast(UnsafeMutableBufferPointer(start: latents[l].pointer + (row * n + j) * z,
                                                   count: z))
         }
       }
