@@ -16,8 +16,10 @@ import Foundation
 public final class NeuralStatisticianExperiment: Experiment {
   /// neural-statistician's options (under "neural-statistician" in a config).
   public struct Config: ExperimentConfig {
-    /// The training collection: ns-synthetic (generated in memory from the run's seed), or a
-    /// collection file (`elbo data make …`; then `testData` names the held-out one).
+    /// The training collection: ns-synthetic (generated in memory from the run's seed),
+    /// fashion-sets (sets of `points` same-class Fashion-MNIST images of classes 0–5, binarised,
+    /// Bernoulli observations; evaluation adds few-shot classification), or a collection file
+    /// (`elbo data make …`; then `testData` names the held-out one)
     public var data = "ns-synthetic"
     /// The held-out collection file (with a file `data`; in memory: split 1 of the seed).
     public var testData = ""
@@ -34,15 +36,19 @@ public final class NeuralStatisticianExperiment: Experiment {
     public var context = 3
     public var latent = 32
     public var stochasticLayers = 3
+    /// Episodes per row of the few-shot table (fashion-sets).
+    public var fewShotEpisodes = 1000
     /// α₀ of the α-weighting −[(1+α)R − (C+L)/(1+α)], α = α₀/2^epoch (0: the plain −ELBO).
     public var alpha: Float = 1
 
     public init() {}
 
-    public var network: NeuralStatistician.Config {
+    /// The network for points of `dimension` (Bernoulli observations for image sets).
+    public func network(dimension: Int) -> NeuralStatistician.Config {
       var c = NeuralStatistician.Config()
-      c.dimension = 1; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.context = context
-      c.latent = latent; c.stochasticLayers = stochasticLayers; c.observation = .gaussian
+      c.dimension = dimension; c.hidden = hidden; c.hiddenLayers = hiddenLayers; c.context = context
+      c.latent = latent; c.stochasticLayers = stochasticLayers
+      c.observation = data == "fashion-sets" ? .bernoulli : .gaussian
       return c
     }
 
@@ -62,7 +68,10 @@ public final class NeuralStatisticianExperiment: Experiment {
       }
       if points >= 1 << 20 { throw ElboError("--points must be below 2^20 (got \(points))") }
       if !(alpha >= 0) { throw ElboError("--alpha must be ≥ 0 (got \(alpha))") }
-      if data != "ns-synthetic" && testData.isEmpty {
+      if fewShotEpisodes < 0 {
+        throw ElboError("--few-shot-episodes must be ≥ 0 (got \(fewShotEpisodes))")
+      }
+      if data != "ns-synthetic" && data != "fashion-sets" && testData.isEmpty {
         throw ElboError("--data \(data) is a file: give the held-out collection with --test-data")
       }
     }
@@ -101,6 +110,8 @@ public final class NeuralStatisticianExperiment: Experiment {
   private let communicator: Communicator
   /// The silhouette of E[c|D] on the held-out sets at initialisation.
   public private(set) var untrainedSilhouette: Double = 0
+  /// The few-shot rows evaluated at each epoch end (fashion-sets only).
+  public private(set) var fewShot: [FewShotTask] = []
   /// E[c|D] of the held-out sets at the last evaluation (the pictures draw them).
   public private(set) var lastContexts: [[Double]] = []
 
@@ -122,14 +133,35 @@ public final class NeuralStatisticianExperiment: Experiment {
                                             points: config.points, minPoints: config.minPoints)
       test = try SetCollection.nsSynthetic(seed: seed, split: 1, datasets: config.testDatasets,
                                            points: config.points, minPoints: config.minPoints)
+    } else if config.data == "fashion-sets" {
+      let fashion = try DatasetCatalog.load("fashion-mnist")
+      let seen = Array(0..<6)
+      train = try SetCollection.imageSets(fashion.train, classes: seen, setSize: config.points,
+                                          seed: seed, name: "fashion-mnist classes 0–5 (train)")
+      test = try SetCollection.imageSets(fashion.test, classes: seen, setSize: config.points,
+                                         seed: seed, name: "fashion-mnist classes 0–5 (test)")
+      let mnist = try DatasetCatalog.load("mnist-5k")
+      for shots in [1, 5] {
+        fewShot.append(FewShotTask(name: "fashion-mnist 6–9", key: "fashion_4way_\(shots)shot",
+                                   images: fashion.test, classes: Array(6..<10), ways: 4,
+                                   shots: shots))
+      }
+      for ways in [5, 10] {
+        for shots in [1, 5] {
+          fewShot.append(FewShotTask(name: "mnist-5k", key: "mnist_\(ways)way_\(shots)shot",
+                                     images: mnist.test, classes: Array(0..<10), ways: ways,
+                                     shots: shots))
+        }
+      }
     } else {
       train = try SetCollection.file(config.data, communicator: communicator)
       test = try SetCollection.file(config.testData, communicator: communicator)
     }
-    for c in [train, test] where c.dimension != 1 {
-      throw ElboError("\(c.name): the synthetic model needs 1-D points (dimension \(c.dimension))")
+    if train.dimension != test.dimension {
+      throw ElboError("\(test.name): points of dimension \(test.dimension), the training "
+        + "collection's have \(train.dimension)")
     }
-    model = NeuralStatistician(config.network, seed: seed)
+    model = NeuralStatistician(config.network(dimension: train.dimension), seed: seed)
     terms = TermNames(bound: "elbo", components: ["reconstruction", "context_kl", "latent_kl"]
                         + (1...config.stochasticLayers).reversed().map { "latent_kl_z\($0)" })
     lastContexts = try contexts(of: test)
@@ -251,9 +283,33 @@ public final class NeuralStatisticianExperiment: Experiment {
     try communicator.allreduceSum(&sums, name: "neural statistician evaluation")
     lastContexts = try contexts(of: test)
     let n = Double(test.count)
-    return ["silhouette": silhouette(lastContexts),
+    let out = try fewShotMetrics(communicator: communicator)
+    return out.merging(["silhouette": silhouette(lastContexts),
             "silhouette_untrained": untrainedSilhouette,
             "test_elbo": sums[0] / n, "test_reconstruction": sums[1] / n,
-            "test_context_kl": sums[2] / n, "test_latent_kl": sums[3] / n]
+            "test_context_kl": sums[2] / n, "test_latent_kl": sums[3] / n]) { a, _ in a }
+  }
+
+  /// Few-shot accuracy of the model and of the pixel nearest neighbour per row, with standard
+  /// errors √(p(1 − p)/n) (episodes split over the ranks, counts summed).
+  func fewShotMetrics(communicator: Communicator) throws -> [String: Double] {
+    guard !fewShot.isEmpty, config.fewShotEpisodes > 0 else { return [:] }
+    let n = config.fewShotEpisodes
+    let mine = Sharder.share(of: n, rank: communicator.rank, size: communicator.size)
+    var counts: [Double] = []
+    for task in fewShot {
+      let (c, b) = task.score(model, episodes: mine, seed: seed)
+      counts += [Double(c), Double(b)]
+    }
+    try communicator.allreduceSum(&counts, name: "few-shot counts")
+    var out: [String: Double] = [:]
+    for (i, task) in fewShot.enumerated() {
+      for (j, suffix) in ["", "_pixel_nn"].enumerated() {
+        let p = counts[2 * i + j] / Double(n)
+        out["fewshot_\(task.key)\(suffix)"] = p
+        out["fewshot_\(task.key)\(suffix)_se"] = (p * (1 - p) / Double(n)).squareRoot()
+      }
+    }
+    return out
   }
 }

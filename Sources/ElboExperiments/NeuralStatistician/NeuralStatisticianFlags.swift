@@ -6,7 +6,9 @@ extension NeuralStatisticianExperiment: CommandLineModel {
   public struct Flags: ModelFlags {
     static let defaults = Config()
     @Option(help: withDefault("The training collection: ns-synthetic (generated in memory from "
-                                + "the run's seed) or a collection file (elbo data make)",
+                                + "the run's seed), fashion-sets (same-class Fashion-MNIST "
+                                + "images of classes 0–5, few-shot evaluation on 6–9 and "
+                                + "MNIST-5k) or a collection file (elbo data make)",
                               defaults.data))
     var data: String?
     @Option(help: "The held-out collection file (with a file --data).")
@@ -29,6 +31,8 @@ extension NeuralStatisticianExperiment: CommandLineModel {
     var latent: Int?
     @Option(help: withDefault("L, stochastic layers z_1..z_L", defaults.stochasticLayers))
     var stochasticLayers: Int?
+    @Option(help: withDefault("Episodes per few-shot row (fashion-sets)", defaults.fewShotEpisodes))
+    var fewShotEpisodes: Int?
     @Option(help: withDefault("α₀ of the weighting −[(1+α)R − (C+L)/(1+α)], halved every epoch; "
                                 + "0 for the plain ELBO", defaults.alpha))
     var alpha: Float?
@@ -48,6 +52,7 @@ extension NeuralStatisticianExperiment: CommandLineModel {
       if let latent { c.latent = latent }
       if let stochasticLayers { c.stochasticLayers = stochasticLayers }
       if let alpha { c.alpha = alpha }
+      if let fewShotEpisodes { c.fewShotEpisodes = fewShotEpisodes }
     }
   }
 }
