@@ -51,6 +51,7 @@ public enum CollectionGenerators {
   public static let all: [any CollectionGenerator.Type] = [
     HarmonicTasks.self,
     NSSynthetic.self,
+    SpatialMNIST.self,
   ]
 
   public static func named(_ name: String) -> (any CollectionGenerator.Type)? {

@@ -6,7 +6,7 @@ import ElboTrain
 extension NeuralStatisticianExperiment {
   public func artifacts(step: Int, final: Bool) throws -> [Artifact] {
     let c = lastContexts
-    guard config.context >= 2 else { return [] }
+    guard config.context >= 2, c.count == test.count else { return spatialArtifacts() }
     func scatter(_ title: String, groups: [String], of set: (Int) -> Int) -> String {
       var plot = Plot(title: title, xLabel: "E[c₁|D]", yLabel: "E[c₂|D]")
       for (g, name) in groups.enumerated() {
@@ -15,9 +15,10 @@ extension NeuralStatisticianExperiment {
       }
       return plot.svg()
     }
-    var out = [Artifact(fileName: "contexts-by-family.svg",
-                        caption: "E[c|D] of the held-out sets (first two coordinates) by family.",
-                        content: .svg(scatter("Contexts by family", groups: test.labelNames) {
+    var out = [Artifact(fileName: "contexts-by-label.svg",
+                        caption: "E[c|D] of the held-out sets (first two coordinates) by label "
+                          + "(family or class).",
+                        content: .svg(scatter("Contexts by label", groups: test.labelNames) {
                           test.labels[$0] }))]
     for (key, lo, hi) in [("mean", -1.0, 1.0), ("variance", 0.5, 2.0)] {
       guard let v = test.values[key] else { continue }
@@ -30,6 +31,6 @@ extension NeuralStatisticianExperiment {
                           caption: "E[c|D] of the held-out sets coloured by the generating \(key).",
                           content: .svg(svg)))
     }
-    return out
+    return out + spatialArtifacts()
   }
 }

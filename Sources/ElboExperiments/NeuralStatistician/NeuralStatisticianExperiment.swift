@@ -110,6 +110,9 @@ public final class NeuralStatisticianExperiment: Experiment {
   private let communicator: Communicator
   /// The silhouette of E[c|D] on the held-out sets at initialisation.
   public private(set) var untrainedSilhouette: Double = 0
+  /// The held-out sets the spatial pictures draw, read at start-up on every rank (a file's
+  /// reads are collective; pictures are drawn on rank 0 alone).
+  public private(set) var figureSets: [SetBatch] = []
   /// The few-shot rows evaluated at each epoch end (fashion-sets only).
   public private(set) var fewShot: [FewShotTask] = []
   /// E[c|D] of the held-out sets at the last evaluation (the pictures draw them).
@@ -164,6 +167,10 @@ public final class NeuralStatisticianExperiment: Experiment {
     model = NeuralStatistician(config.network(dimension: train.dimension), seed: seed)
     terms = TermNames(bound: "elbo", components: ["reconstruction", "context_kl", "latent_kl"]
                         + (1...config.stochasticLayers).reversed().map { "latent_kl_z\($0)" })
+    if test.dimension == 2 {
+      let held = test
+      figureSets = (0..<min(Self.spatialDigits, held.count)).map { held.batch([$0]) }
+    }
     lastContexts = try contexts(of: test)
     untrainedSilhouette = silhouette(lastContexts)
   }
