@@ -24,7 +24,7 @@ public struct FewShotTask: Sendable {
 
   /// Correct answers (model, baseline) over episodes `episodes` (their draws are keyed by the
   /// episode index, so any split over ranks scores the same episodes).
-  func score(_ model: NeuralStatistician, episodes: Range<Int>, seed: UInt64) -> (Int, Int) {
+  public func score(_ model: NeuralStatistician, episodes: Range<Int>, seed: UInt64) -> (Int, Int) {
     let d = images.dimension
     let byClass = Dictionary(grouping: images.labels.indices) { Int(images.labels[$0]) }
     var correct = 0, baseline = 0
