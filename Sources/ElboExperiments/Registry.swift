@@ -11,6 +11,7 @@ public enum Registry {
     MADEExperiment.self,
     Flow2DExperiment.self,
     RealNVPExperiment.self,
+    NeuralStatisticianExperiment.self,
     DeepPriorExperiment.self,
   ]
 }

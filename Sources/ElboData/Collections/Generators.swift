@@ -50,6 +50,8 @@ public struct GeneratedCollection: Sendable {
 public enum CollectionGenerators {
   public static let all: [any CollectionGenerator.Type] = [
     HarmonicTasks.self,
+    NSSynthetic.self,
+    SpatialMNIST.self,
   ]
 
   public static func named(_ name: String) -> (any CollectionGenerator.Type)? {
