@@ -169,24 +169,14 @@ extension VAEExperiment {
                                   normalizer: 1, on: tape)
       for (i, term) in [t.bound, t.logLikelihood, t.kl, t.logPrior!, t.logQSurrogate!]
         .enumerated() { sums[i] += sumDouble(term) }
-      let mu = model.semiImplicitCentralLatent(tape.constant(x)).value.pointer
-      for row in 0..<(end - start) {
-        for u in 0..<l {
-          let v = Double(mu[row * l + u])
-          sums[5 + u] += v
-          sums[5 + l + u] += v * v
-        }
-      }
+      ActiveUnits.accumulate(model.semiImplicitCentralLatent(tape.constant(x)).value,
+                             rows: end - start, latent: l, into: &sums, at: 5)
       start = end
     }
     var total = sums
     try communicator.allreduceSum(&total, name: "test-set evaluation")
     let count = Double(test.count)
-    var active = 0
-    for u in 0..<l {
-      let mean = total[5 + u] / count
-      if total[5 + l + u] / count - mean * mean > 0.01 { active += 1 }
-    }
+    let active = ActiveUnits.count(total, at: 5, latent: l, examples: count)
     return ["test_elbo": total[0] / count, "test_log_px_given_z": total[1] / count,
             "test_kl": total[2] / count, "test_surprise": -total[2] / count,
             "test_log_prior": total[3] / count, "test_log_q_surrogate": total[4] / count,

@@ -239,26 +239,14 @@ public final class VAEExperiment: BinaryImageExperiment {
         sums[i] += sumDouble(term)
       }
       // Active units of the latent the decoder sees: with a flow, μ(x) pushed through it.
-      let mu = (model.hasFlow ? model.centralLatent(tape.constant(x)).value : t.posteriorMean)
-        .pointer
-      for row in 0..<(end - start) {
-        for u in 0..<l {
-          let v = Double(mu[row * l + u])
-          sums[5 + u] += v
-          sums[5 + l + u] += v * v
-        }
-      }
+      let mu = model.hasFlow ? model.centralLatent(tape.constant(x)).value : t.posteriorMean
+      ActiveUnits.accumulate(mu, rows: end - start, latent: l, into: &sums, at: 5)
       start = end
     }
     var total = sums
     try communicator.allreduceSum(&total, name: "test-set evaluation")
     let n = Double(test.count)
-    // Active units (Burda et al. 2016, §5.2): A_u = Var_x E_q[z_u | x] > 0.01.
-    var active = 0
-    for u in 0..<l {
-      let mean = total[5 + u] / n
-      if total[5 + l + u] / n - mean * mean > 0.01 { active += 1 }
-    }
+    let active = ActiveUnits.count(total, at: 5, latent: l, examples: n)
     var metrics = ["test_elbo": total[0] / n, "test_log_px_given_z": total[1] / n,
                    "test_kl": total[2] / n, "test_surprise": total[3] / n,
                    "active_units": Double(active)]
